@@ -1,0 +1,64 @@
+# Two commands do all set-up on a fresh machine: `make book` and `make test`.
+# Both create .venv and install pyproject.toml (the one list of dependencies) into it.
+
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+PROFILE ?= paper
+STAMP   := $(VENV)/.installed
+JB_FLAGS := -W -n --keep-going
+CHROMIUM := /usr/bin/chromium
+
+# Notebooks run in notebooks/_run: a relative UTKFACE is made absolute first.
+ifneq ($(strip $(UTKFACE)),)
+export UTKFACE := $(abspath $(UTKFACE))
+endif
+export PYTHONHASHSEED := 0
+
+.PHONY: book html notebooks test lint unit notebooks-quick nbval browser bench clean help
+
+help:
+	@echo "make book [PROFILE=paper|quick]   run every notebook with papermill, build the HTML"
+	@echo "make test                         lint, unit tests, quick notebooks, nbval, build, browser"
+	@echo "make bench                        benchmarks -> results/bench.json"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
+	touch $@
+
+book: notebooks html
+
+notebooks: $(STAMP)
+	$(BIN)/python -m metareweight.runbook --profile $(PROFILE)
+
+html: $(STAMP)
+	rm -rf _build/html _build/.doctrees
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	@echo "HTML: _build/html/index.html"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -q
+
+notebooks-quick: $(STAMP)
+	$(BIN)/python -m metareweight.runbook --profile quick
+
+nbval: $(STAMP)
+	cd notebooks/_run && ../../$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax \
+	    --nbval-current-env $(notdir $(wildcard notebooks/_run/*.ipynb))
+
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+browser: $(STAMP) $(CHROMIUM)
+	$(BIN)/python tests/browser_check.py _build/html
+
+test: lint unit notebooks-quick nbval html browser
+
+clean:
+	rm -rf _build notebooks/_run book/_generated

@@ -1,0 +1,164 @@
+"""One split, one configuration: extractor -> features -> baselines and the meta-learned weighting.
+
+Results are cached per (configuration, data checksum, split) under the cache folder, so the
+chapters that share a run (3, 4.2, 4.3, 4.4) compute it once.  Errors are reported in two
+units: the paper's (400 x MSE on age/100, that is years^2 / 25) and years^2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import baselines
+from .data import Faces, atomic_write, cache_dir
+from .extractor import extract_features, predict, to_tensor, train_extractor
+from .meta import train_weights
+from .ridge import design_matrix
+from .splits import Split, in_range
+
+AGE_SCALE = 100.0
+RESULT_VERSION = 1
+METHODS = ("all", "restricted", "reweighted", "constant", "cnn_head")
+
+
+def years2(mse_scaled):
+    """MSE on the age/100 scale -> years^2."""
+    return np.asarray(mse_scaled) * AGE_SCALE**2
+
+
+def paper_units(mse_scaled):
+    """MSE on the age/100 scale -> the paper's Table 1 unit (400 x MSE = years^2 / 25)."""
+    return np.asarray(mse_scaled) * 400.0
+
+
+EXTRACTOR_KEYS = ("epochs", "batch_size", "lr", "train_seed", "force_cpu")
+META_KEYS = ("ridge_lambda", "ridge_penalty", "weight_hidden", "weight_activation",
+             "weight_output", "meta_lr", "meta_steps", "meta_clip", "meta_seed")
+
+
+def get_extractor(faces: Faces, split: Split, cfg, progress: bool = True):
+    """The split's trained extractor (from the checkpoint cache when available)."""
+    return train_extractor(
+        faces.images[split.train_all], faces.ages[split.train_all] / AGE_SCALE,
+        epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"], seed=cfg["train_seed"],
+        data_checksum=faces.checksum, split=split.index,
+        monitor=(faces.images[split.test], faces.ages[split.test] / AGE_SCALE),
+        force_cpu=cfg["force_cpu"], progress=progress,
+    )
+
+
+@dataclass
+class SplitFeatures:
+    """Design matrices (features + constant column), targets (age/100) and the extractor's own
+    predictions ``yhat0`` for the rows of one split.  ``rows`` maps a row set name to indices."""
+
+    X: np.ndarray  # design matrix of every row of the dataset
+    y: np.ndarray
+    yhat0: np.ndarray
+    extractor: object
+
+
+def split_features(faces: Faces, split: Split, cfg, progress: bool = True) -> SplitFeatures:
+    """Train (or load) the split's extractor and compute features for every row once."""
+    trained = get_extractor(faces, split, cfg, progress)
+    feats = extract_features(trained.model, faces.images)
+    yhat0 = predict(trained.model, to_tensor(faces.images))
+    return SplitFeatures(design_matrix(feats), faces.ages / AGE_SCALE, yhat0, trained)
+
+
+def _key(cfg, faces, split) -> str:
+    blob = json.dumps({"v": RESULT_VERSION, "data": faces.checksum, "split": split.index,
+                       "range": [cfg["target_low"], cfg["target_high"]], "seed": cfg["split_seed"],
+                       **{k: cfg[k] for k in EXTRACTOR_KEYS + META_KEYS}}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _save(path, arrays: dict, info: dict) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, info=np.array(json.dumps(info)), **arrays)
+
+    def write(tmp):
+        with open(tmp, "wb") as handle:
+            handle.write(buffer.getvalue())
+
+    atomic_write(path, write)
+
+
+def _load(path):
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            info = json.loads(str(npz["info"]))
+            arrays = {k: npz[k] for k in npz.files if k != "info"}
+        return arrays, info
+    except Exception:  # truncated or foreign file: recomputed
+        return None
+
+
+def run_split(faces: Faces, split: Split, cfg, *, progress: bool = True, use_cache: bool = True):
+    """All methods on one split.
+
+    Returns
+    -------
+    (arrays, info)
+        ``info["mse"][method]`` is the test MSE on the age/100 scale for every method in
+        :data:`METHODS`; ``info["history"]`` the meta step's curves; ``arrays`` holds, for the
+        meta-training rows, ``meta_y``, ``meta_yhat0`` and the learned ``meta_w``, and for all
+        non-test rows ``train_w`` (the final weights), plus ``test_pred_*`` per method.
+    """
+    path = cache_dir() / "results" / f"split-{_key(cfg, faces, split)}.npz"
+    if use_cache and path.exists():
+        loaded = _load(path)
+        if loaded is not None:
+            return loaded
+    sf = split_features(faces, split, cfg, progress)
+    X, y, yhat0 = sf.X, sf.y, sf.yhat0
+    ridge = {"alpha": cfg["ridge_lambda"], "penalty": cfg["ridge_penalty"]}
+    tr, te, va, mt = split.train_all, split.test, split.valid, split.meta_train
+    mask = in_range(faces.ages[tr], cfg["target_low"], cfg["target_high"])
+
+    beta_all = baselines.all_baseline(X[tr], y[tr], **ridge)
+    beta_res = baselines.restricted_baseline(X[tr], y[tr], mask, **ridge)
+    meta = train_weights(
+        X[mt], y[mt], yhat0[mt], X[va], y[va],
+        steps=cfg["meta_steps"], lr=cfg["meta_lr"], clip=cfg["meta_clip"],
+        alpha=cfg["ridge_lambda"], penalty=cfg["ridge_penalty"], hidden=cfg["weight_hidden"],
+        activation=cfg["weight_activation"], output=cfg["weight_output"], seed=cfg["meta_seed"],
+        monitor=(X[te], y[te]),
+    )
+    train_w = meta.weight_fn(y[tr], yhat0[tr])
+    beta_rw = baselines.fit_ridge(X[tr], y[tr], train_w, **ridge)
+    preds = {
+        "all": X[te] @ beta_all,
+        "restricted": X[te] @ beta_res,
+        "reweighted": X[te] @ beta_rw,
+        "constant": np.full(len(te), baselines.constant_prediction(y[tr], mask)),
+        "cnn_head": yhat0[te],
+    }
+    info = {
+        "split": split.index,
+        "mse": {m: baselines.mse(p, y[te]) for m, p in preds.items()},
+        "valid_mse_reweighted": baselines.mse(X[va] @ beta_rw, y[va]),
+        "n_weights_above_0_1": int((meta.weights > 0.1).sum()),
+        "n_meta_train": len(mt),
+        "n_restricted": int(mask.sum()),
+        "history": meta.history,
+        "extractor_history": sf.extractor.history,
+    }
+    arrays = {
+        "meta_y": y[mt], "meta_yhat0": yhat0[mt], "meta_w": meta.weights,
+        "train_w": train_w, "test_y": y[te],
+        **{f"test_pred_{m}": p for m, p in preds.items()},
+    }
+    if use_cache:
+        _save(path, arrays, info)
+    return arrays, info
+
+
+def run_all(faces: Faces, splits, cfg, *, progress: bool = True):
+    """:func:`run_split` for every split; a list of (arrays, info)."""
+    return [run_split(faces, s, cfg, progress=progress) for s in splits]

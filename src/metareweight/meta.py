@@ -1,0 +1,151 @@
+"""The meta step: learn sample weights by gradient descent through the ridge solution.
+
+Objective (Section 3.1): minimise over theta the validation loss
+
+    L_valid(theta) = mean_v (x_v . beta(W_theta) - y_v)^2,
+    beta(W) = argmin_beta sum_i w_i (y_i - x_i . beta)^2 + lambda s ||beta||^2,
+
+where the weights come either from the weight network ``w_i = h_theta(y_i, yhat0_i)`` (the
+paper's method) or are free parameters, one per training row (the variant the paper says
+overfits the validation set).  One training loop serves both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .models import OUTPUT_MAPS, WeightNet
+from .ridge import ridge_solve_in_weights
+
+
+@dataclass
+class MetaResult:
+    """The learned weighting and its optimisation history.
+
+    Attributes
+    ----------
+    weight_fn : callable (y, yhat0) -> weights (numpy, age/100 scale); for free weights it
+        returns the learned weights of the training rows and ignores its arguments.
+    weights : ndarray of shape (n_train,), final weights of the training rows
+    history : dict with lists ``step``, ``valid_mse``, ``monitor_mse``, ``monitor_corr`` and
+        ``n_above_0_1`` (the monitored rows are plotted only, never used to choose anything)
+    """
+
+    weight_fn: object
+    weights: np.ndarray
+    history: dict = field(default_factory=dict)
+
+
+def _t(a):
+    return torch.as_tensor(np.asarray(a, dtype=np.float64))
+
+
+def train_weights(
+    X: np.ndarray,
+    y: np.ndarray,
+    yhat0: np.ndarray,
+    X_valid: np.ndarray,
+    y_valid: np.ndarray,
+    *,
+    steps: int,
+    lr: float,
+    clip: float = 0.0,
+    alpha: float = 5e-3,
+    penalty: str = "n",
+    mode: str = "net",
+    hidden: int = 20,
+    activation: str = "relu",
+    output: str = "inverse_square",
+    seed: int = 0,
+    monitor: tuple[np.ndarray, np.ndarray] | None = None,
+    record_every: int = 10,
+) -> MetaResult:
+    """Learn weights for the rows of (X, y) that minimise the validation MSE of the ridge fit.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_train, p)
+        Design matrix of the rows to weight (features and a constant column).
+    y, yhat0 : ndarray of shape (n_train,)
+        Targets and the extractor's own predictions (age/100), the weight network's inputs.
+    X_valid : ndarray of shape (n_valid, p);  y_valid : ndarray of shape (n_valid,)
+    steps, lr : number of full-batch Adam steps and their learning rate
+    clip : float
+        If positive, every gradient is clipped by value to [-clip, clip] (the authors' code).
+    mode : {"net", "free"}
+        ``"net"``: w = h_theta(y, yhat0).  ``"free"``: one parameter z_i per row, w_i = map(z_i),
+        started at z = 0.
+    monitor : (X_test, y_test), optional
+        Rows whose MSE and Pearson correlation are recorded for plots only.
+    """
+    Xt, yt, y0t = _t(X), _t(y), _t(yhat0)
+    Xv, yv = _t(X_valid), _t(y_valid)
+    if len(yv) == 0:
+        raise ValueError("train_weights: the validation set is empty")
+    for name, arr in (("X", Xt), ("X_valid", Xv), ("yhat0", y0t)):
+        if not torch.isfinite(arr).all():
+            raise ValueError(f"train_weights: {name} contains non-finite values")
+    if mode == "net":
+        with torch.random.fork_rng(devices=[]):  # seeded locally; the global RNG is untouched
+            torch.manual_seed(seed)
+            net = WeightNet(hidden, activation, output).double()
+        params = list(net.parameters())
+
+        def weights():
+            return net(yt, y0t)
+
+    elif mode == "free":
+        z = torch.zeros(len(yt), dtype=torch.float64, requires_grad=True)
+        out_map = OUTPUT_MAPS[output]
+        params = [z]
+
+        def weights():
+            return out_map(z)
+
+    else:
+        raise ValueError(f"unknown mode {mode!r}; choose 'net' or 'free'")
+    optimiser = torch.optim.Adam(params, lr=lr)
+    history = {"step": [], "valid_mse": [], "monitor_mse": [], "monitor_corr": [], "n_above_0_1": []}
+
+    def record(step, w, beta, loss):
+        history["step"].append(step)
+        history["valid_mse"].append(float(loss))
+        history["n_above_0_1"].append(int((w > 0.1).sum()))
+        if monitor is not None:
+            pred = _t(monitor[0]) @ beta
+            target = _t(monitor[1])
+            history["monitor_mse"].append(float(((pred - target) ** 2).mean()))
+            history["monitor_corr"].append(float(np.corrcoef(pred.numpy(), target.numpy())[0, 1]))
+
+    for step in range(steps + 1):
+        w = weights()
+        beta = ridge_solve_in_weights(Xt, yt, w, alpha, penalty)
+        loss = ((Xv @ beta - yv) ** 2).mean()
+        if step % record_every == 0 or step == steps:
+            with torch.no_grad():
+                record(step, w.detach(), beta.detach(), loss.detach())
+        if step == steps:
+            break
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip > 0:
+            torch.nn.utils.clip_grad_value_(params, clip)
+        optimiser.step()
+
+    final = weights().detach().numpy()
+    if mode == "net":
+        net.eval()
+
+        def weight_fn(y_new, yhat0_new):
+            with torch.no_grad():
+                return net(_t(y_new), _t(yhat0_new)).numpy()
+
+    else:
+
+        def weight_fn(y_new=None, yhat0_new=None):
+            return final
+
+    return MetaResult(weight_fn, final, history)

@@ -1,0 +1,81 @@
+"""The CNN feature extractor (Section 4.2) and the weight network h_theta (Section 3.1)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+N_FEATURES = 400  # 16 channels x 5 x 5 after the second pooling
+
+
+class Extractor(nn.Module):
+    """Conv(3->32, k7) ReLU MaxPool(2) Conv(32->16, k7) Tanh MaxPool(2) -> 400 features -> Linear.
+
+    The Tanh after the second convolution is in the authors' code, not in the paper's text.
+    Input: images of shape (n, 3, 40, 40) in [0, 1]; output of ``forward``: age/100, shape (n,).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 32, kernel_size=7),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 16, kernel_size=7),
+            nn.Tanh(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(N_FEATURES, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)).squeeze(-1)
+
+
+def inverse_square(x: torch.Tensor) -> torch.Tensor:
+    """The paper's output map ``1 / (x^2 + 1)``, in (0, 1]."""
+    return 1.0 / (x * x + 1.0)
+
+
+def one_plus_tanh(x: torch.Tensor) -> torch.Tensor:
+    """``1 + tanh(x)``, in (0, 2)."""
+    return 1.0 + torch.tanh(x)
+
+
+OUTPUT_MAPS = {"inverse_square": inverse_square, "sigmoid": torch.sigmoid, "one_plus_tanh": one_plus_tanh}
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+
+#: Centre and scale of the weight network's inputs (on the age/100 scale), as in the authors'
+#: code: ``5 * (y - 0.18)``; 0.18 is the middle of the 14-21 band.
+INPUT_CENTRE = 0.18
+INPUT_SCALE = 5.0
+
+
+class WeightNet(nn.Module):
+    """h_theta: (true age, initial predicted age) -> weight.  Linear(2->h) act Linear(h->1) map.
+
+    Parameters
+    ----------
+    hidden : int
+        Width of the hidden layer (the paper: 20).
+    activation : {"relu", "tanh", "sigmoid"}
+    output : {"inverse_square", "sigmoid", "one_plus_tanh"}
+        The final map; the paper found ``1 / (x^2 + 1)`` best.
+    centre : float
+        Inputs enter as ``5 * (value - centre)``; by default the middle of the 14-21 band.
+    """
+
+    def __init__(self, hidden=20, activation="relu", output="inverse_square", centre=INPUT_CENTRE):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        if output not in OUTPUT_MAPS:
+            raise ValueError(f"unknown output map {output!r}; choose one of {sorted(OUTPUT_MAPS)}")
+        self.net = nn.Sequential(nn.Linear(2, hidden), ACTIVATIONS[activation](), nn.Linear(hidden, 1))
+        self.output = OUTPUT_MAPS[output]
+        self.centre = centre
+
+    def forward(self, y: torch.Tensor, yhat0: torch.Tensor) -> torch.Tensor:
+        """Weights of shape (n,) for targets ``y`` and initial predictions ``yhat0`` (age/100)."""
+        inputs = INPUT_SCALE * (torch.stack([y, yhat0], dim=-1) - self.centre)
+        return self.output(self.net(inputs).squeeze(-1))

@@ -1,0 +1,158 @@
+"""Named configurations (``paper`` and ``quick``) and the checking of notebook parameters.
+
+Every notebook declares its parameters with the value ``None`` ("take it from the profile") in
+one cell tagged ``parameters``; papermill may overwrite any of them.  :func:`resolve` then merges
+profile and explicit values, refusing unknown names, unknown profiles and values of the wrong
+type with a message that names the parameter.
+"""
+
+from __future__ import annotations
+
+import os
+from types import MappingProxyType
+
+#: Environment variable that picks the profile when the notebook's ``profile`` is ``None``.
+PROFILE_ENV = "METAREWEIGHT_PROFILE"
+
+#: Settings of the meta step, selectable by name (``meta_settings``).
+#: ``paper``: Section 4.2 of the paper (Adam 1e-4, 1,000 steps, no clipping).
+#: ``code``: the authors' published code (Adam 5e-3, gradients clipped by value at 1e-4,
+#: 2,000 steps).
+META_SETTINGS = MappingProxyType(
+    {
+        "paper": MappingProxyType({"meta_lr": 1e-4, "meta_steps": 1000, "meta_clip": 0.0}),
+        "code": MappingProxyType({"meta_lr": 5e-3, "meta_steps": 2000, "meta_clip": 1e-4}),
+    }
+)
+
+_PAPER = {
+    # data and splits (Section 4.1)
+    "n_splits": 8,
+    "target_low": 14,
+    "target_high": 21,
+    "split_seed": 0,
+    "n_faces": 24,  # faces shown in Figure 1
+    # feature extractor (Section 4.2)
+    "epochs": 100,
+    "batch_size": 100,
+    "lr": 1e-4,
+    "train_seed": 0,
+    "force_cpu": False,
+    # ridge head (Sections 3.1, 4.2)
+    "ridge_lambda": 5e-3,
+    "ridge_penalty": "n",
+    # weight network and meta step (Sections 3.1, 4.2)
+    "weight_hidden": 20,
+    "weight_activation": "relu",
+    "weight_output": "inverse_square",
+    "meta_settings": "paper",
+    "meta_lr": -1.0,  # -1: take it from meta_settings
+    "meta_steps": -1,  # -1: take it from meta_settings
+    "meta_clip": -1.0,  # -1: take it from meta_settings; 0 disables clipping
+    "meta_seed": 0,
+    "free_weight_steps": 2000,
+    "heatmap_splits": 3,
+    "bootstrap_samples": 10000,
+}
+
+_QUICK = dict(
+    _PAPER,
+    n_splits=2,
+    epochs=4,
+    meta_steps=200,
+    free_weight_steps=200,
+    heatmap_splits=2,
+    bootstrap_samples=2000,
+)
+
+#: The named profiles.  Read-only: change a value with an explicit notebook parameter.
+PROFILES = MappingProxyType(
+    {"paper": MappingProxyType(_PAPER), "quick": MappingProxyType(_QUICK)}
+)
+
+
+class ParameterError(ValueError):
+    """A notebook parameter or profile that cannot be used."""
+
+
+class Config(dict):
+    """Resolved settings: a dict whose keys also read as attributes (``cfg.epochs``)."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _check_type(name, value, reference):
+    if isinstance(reference, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(reference, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(reference, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok:
+            value = float(value)
+    else:
+        ok = isinstance(value, type(reference))
+    if not ok:
+        raise ParameterError(
+            f"parameter {name!r} must be of type {type(reference).__name__}, "
+            f"got {value!r} of type {type(value).__name__}"
+        )
+    return value
+
+
+def profile_name(profile: str | None = None) -> str:
+    """The profile to use: ``profile`` if given, else ``$METAREWEIGHT_PROFILE``, else ``paper``."""
+    name = profile if profile is not None else os.environ.get(PROFILE_ENV) or "paper"
+    if not isinstance(name, str) or name not in PROFILES:
+        raise ParameterError(
+            f"unknown profile {name!r} (from parameter 'profile' or ${PROFILE_ENV}); "
+            f"choose one of {sorted(PROFILES)}"
+        )
+    return name
+
+
+def resolve(profile: str | None = None, **params) -> Config:
+    """Merge a named profile with explicit parameters.
+
+    Parameters
+    ----------
+    profile : str or None
+        ``"paper"`` or ``"quick"``; ``None`` reads ``$METAREWEIGHT_PROFILE`` (default ``paper``).
+    **params
+        Notebook parameters.  ``None`` keeps the profile's value; anything else overrides it and
+        must have the profile value's type (an int is accepted where a float is expected).
+
+    Returns
+    -------
+    Config
+        Every setting of the profile, with ``profile`` and the resolved meta-step settings.
+    """
+    name = profile_name(profile)
+    cfg = Config(PROFILES[name])
+    for key, value in params.items():
+        if key not in cfg:
+            raise ParameterError(
+                f"unknown parameter {key!r}; known parameters are {sorted(cfg)}"
+            )
+        if value is not None:
+            cfg[key] = _check_type(key, value, PROFILES[name][key])
+    if cfg["meta_settings"] not in META_SETTINGS:
+        raise ParameterError(
+            f"unknown meta_settings {cfg['meta_settings']!r}; choose one of {sorted(META_SETTINGS)}"
+        )
+    for key, value in META_SETTINGS[cfg["meta_settings"]].items():
+        if cfg[key] == -1:
+            cfg[key] = value
+    if not 0 <= cfg["target_low"] <= cfg["target_high"]:
+        raise ParameterError(
+            f"target range is empty: target_low={cfg['target_low']} > target_high={cfg['target_high']}"
+        )
+    for key in ("n_splits", "epochs", "batch_size", "meta_steps"):
+        if cfg[key] < 1:
+            raise ParameterError(f"parameter {key!r} must be at least 1, got {cfg[key]}")
+    cfg["profile"] = name
+    return cfg

@@ -1,0 +1,129 @@
+"""Execute the book's notebooks with papermill: ``python -m metareweight.runbook --profile quick``.
+
+Each jupytext MyST notebook ``notebooks/<name>.md`` is converted in memory, executed with its
+parameters injected (``profile`` and any ``-p name value``) and written to the git-ignored
+``notebooks/_run/<name>.ipynb`` through a temporary file, so a failed run never leaves a
+half-written notebook where the book build would read it (the failed copy is kept as
+``<name>.failed.ipynb`` for inspection).  It also writes ``book/_generated/data_banner.md``:
+the shared stand-in banner when ``UTKFACE`` is unset, else an empty comment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .profiles import PROFILES, ParameterError, profile_name
+
+
+def repo_root(start: Path | None = None) -> Path:
+    """The folder holding ``_toc.yml``, searched upwards from ``start`` (default: cwd)."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").exists():
+            return folder
+    raise FileNotFoundError(f"no _toc.yml found above {here}: run from inside the repository")
+
+
+def toc_notebooks(root: Path) -> list[str]:
+    """Names of the notebooks the table of contents lists, in order."""
+    names = []
+    for line in (root / "_toc.yml").read_text().splitlines():
+        line = line.strip()
+        if line.startswith("- file: notebooks/_run/"):
+            names.append(line.split("notebooks/_run/", 1)[1].strip())
+    return names
+
+
+def write_banner(root: Path) -> bool:
+    """Write the include file every data page pulls in; True when it holds the stand-in banner."""
+    standin = not os.environ.get("UTKFACE")
+    target = root / "book" / "_generated" / "data_banner.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    body = (root / "book" / "standin_banner.md").read_text() if standin else (
+        "<!-- UTKFACE was set: this book ran on the real data. -->\n")
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(body)
+    os.replace(tmp, target)
+    return standin
+
+
+def _literal(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a bare word is a string
+
+
+def execute(name: str, root: Path, profile: str, params: dict, log=print) -> Path:
+    import jupytext
+    import papermill
+
+    source = root / "notebooks" / f"{name}.md"
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: notebook listed in _toc.yml does not exist")
+    out_dir = root / "notebooks" / "_run"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    notebook = jupytext.read(source)
+    with tempfile.TemporaryDirectory() as tmp:
+        src_ipynb = Path(tmp) / f"{name}.ipynb"
+        jupytext.write(notebook, src_ipynb)
+        declared = papermill.inspect_notebook(str(src_ipynb))
+        unknown = sorted(set(params) - set(declared))
+        if unknown:
+            raise ParameterError(
+                f"{source.name}: unknown parameter(s) {unknown}; it declares {sorted(declared)}"
+            )
+        target = out_dir / f"{name}.ipynb"
+        partial = out_dir / f".{name}.partial.ipynb"
+        started = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(src_ipynb), str(partial), parameters={"profile": profile, **params},
+                cwd=str(out_dir), kernel_name="python3", progress_bar=False, log_output=False,
+            )
+        except Exception:
+            os.replace(partial, out_dir / f"{name}.failed.ipynb") if partial.exists() else None
+            raise
+        os.replace(partial, target)
+        log(f"  {name}: {time.perf_counter() - started:.0f} s")
+    return target
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default=None, help=f"one of {sorted(PROFILES)}")
+    parser.add_argument("--only", action="append", default=[], help="run only this notebook")
+    parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a notebook parameter (a Python literal)")
+    args = parser.parse_args(argv)
+    try:
+        profile = profile_name(args.profile)
+        params = {k: _literal(v) for k, v in args.p}
+        root = repo_root()
+        if os.environ.get("UTKFACE"):  # the kernels run in notebooks/_run
+            os.environ["UTKFACE"] = str(Path(os.environ["UTKFACE"]).expanduser().resolve())
+        names = toc_notebooks(root)
+        unknown = sorted(set(args.only) - set(names))
+        if unknown:
+            raise ParameterError(f"--only {unknown}: not in _toc.yml ({names})")
+        for stale in (root / "notebooks" / "_run").glob("*.failed.ipynb"):
+            stale.unlink()
+        standin = write_banner(root)
+        print(f"profile {profile}; data: {'stand-in (UTKFACE unset)' if standin else os.environ['UTKFACE']}")
+        for name in names:
+            if not args.only or name in args.only:
+                execute(name, root, profile, params)
+    except (ParameterError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
