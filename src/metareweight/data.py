@@ -191,6 +191,9 @@ def _extract(tarball: Path, dest: Path) -> Path:
     try:
         with tarfile.open(tarball, "r:*") as archive:
             for member in archive.getmembers():
+                parts = member.name.replace("\\", "/").split("/")
+                if member.name.startswith(("/", "\\")) or ".." in parts:
+                    raise DataError(f"{tarball}: unsafe member {member.name!r} (absolute or '..' path)")
                 try:
                     tarfile.data_filter(member, str(dest))
                 except tarfile.FilterError as err:

@@ -77,7 +77,7 @@ def train_weights(
         If positive, every gradient is clipped by value to [-clip, clip] (the authors' code).
     mode : {"net", "free"}
         ``"net"``: w = h_theta(y, yhat0).  ``"free"``: one parameter z_i per row, w_i = map(z_i),
-        started at z = 0.
+        started at z = 1 (w = 0.5 for the default map, whose gradient vanishes at z = 0).
     monitor : (X_test, y_test), optional
         Rows whose MSE and Pearson correlation are recorded for plots only.
     """
@@ -98,7 +98,7 @@ def train_weights(
             return net(yt, y0t)
 
     elif mode == "free":
-        z = torch.zeros(len(yt), dtype=torch.float64, requires_grad=True)
+        z = torch.ones(len(yt), dtype=torch.float64, requires_grad=True)
         out_map = OUTPUT_MAPS[output]
         params = [z]
 

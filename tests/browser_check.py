@@ -1,0 +1,107 @@
+"""Open every built page in headless Chromium and fail on what a reader would see broken.
+
+Usage: ``python tests/browser_check.py _build/html``.  Fails (exit 1) on an image that did not
+load, a glued value that is missing or empty, raw MyST syntax left in the text, or a console
+error or page error outside the allow-list below.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import sys
+import threading
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+# Console errors that are not the book's fault.  Each entry: (pattern, why it is allowed).
+ALLOWED = [
+    # MathJax is loaded from a CDN; the test machine has no network, the reader's browser does.
+    (re.compile(r"cdn\.jsdelivr\.net.*mathjax|Failed to load resource: net::ERR_"), "offline CDN"),
+]
+
+# The reader-facing pages: the table of contents' documents (search and index pages excluded).
+SKIP = {"search.html", "genindex.html", "index.html"}
+
+
+def pages(root: Path) -> list[Path]:
+    found = [p for p in sorted(root.rglob("*.html"))
+             if p.name not in SKIP and "_static" not in p.parts and "_sources" not in p.parts]
+    if not found:
+        raise SystemExit(f"{root}: no HTML pages; build the book first")
+    return found
+
+
+def serve(root: Path):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def check_page(browser, url: str) -> list[str]:
+    problems: list[str] = []
+    page = browser.new_page()
+    messages: list[str] = []
+    failed: list[str] = []
+    page.on("console", lambda m: messages.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: messages.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.goto(url, wait_until="load")
+    page.wait_for_timeout(300)
+    local_failed = [u for u in failed if u.startswith("http://127.0.0.1")]
+    problems += [f"request failed: {u}" for u in local_failed]
+    for text in messages:
+        if not any(pattern.search(text) for pattern, _ in ALLOWED):
+            problems.append(f"console: {text}")
+    broken = page.evaluate(
+        "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
+        ".map(i => i.getAttribute('src'))"
+    )
+    problems += [f"image did not load: {src}" for src in broken]
+    empty_glue = page.evaluate(
+        "Array.from(document.querySelectorAll('.pasted-text, .pasted-inline'))"
+        ".filter(e => e.textContent.trim() === '').length"
+    )
+    if empty_glue:
+        problems.append(f"{empty_glue} glued value(s) empty")
+    body = page.inner_text("article") if page.query_selector("article") else page.inner_text("body")
+    for raw in ("{glue:", "{numref}", "{cite}", "{eq}", "{doc}"):
+        if raw in body:
+            problems.append(f"raw MyST role left in the text: {raw}")
+    page.close()
+    return problems
+
+
+def main(argv: list[str]) -> int:
+    from playwright.sync_api import sync_playwright
+
+    root = Path(argv[1] if len(argv) > 1 else "_build/html").resolve()
+    server = serve(root)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    failures = 0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        for path in pages(root):
+            rel = path.relative_to(root).as_posix()
+            problems = check_page(browser, f"{base}/{rel}")
+            status = "ok" if not problems else "FAIL"
+            print(f"{status:4} {rel}")
+            for problem in problems:
+                print(f"     {problem}")
+            failures += bool(problems)
+        browser.close()
+    server.shutdown()
+    print(f"{failures} page(s) with problems")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
