@@ -24,6 +24,11 @@ FLAGS = [
 ALLOWED = [
     # MathJax is loaded from a CDN; the test machine has no network, the reader's browser does.
     (re.compile(r"cdn\.jsdelivr\.net.*mathjax|Failed to load resource: net::ERR_"), "offline CDN"),
+    # Jupyter Book 1.x always loads sphinx-thebe and writes its inline config twice; thebe is
+    # switched off in _config.yml, so the duplicate declaration breaks nothing a reader uses.
+    (re.compile(r"Identifier 'THEBE_JS_URL' has already been declared"), "sphinx-thebe duplicate"),
+    # pydata-sphinx-theme logs this on a first visit, before a light/dark mode was stored.
+    (re.compile(r"Got invalid theme mode: \. Resetting to auto"), "theme first visit"),
 ]
 
 # The reader-facing pages: the table of contents' documents (search and index pages excluded).
@@ -39,8 +44,11 @@ def pages(root: Path) -> list[Path]:
 
 
 def serve(root: Path):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a, **k: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -54,6 +62,7 @@ def check_page(browser, url: str) -> list[str]:
     page.on("console", lambda m: messages.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: messages.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: failed.append(r.url))
+    page.on("response", lambda r: failed.append(f"{r.url} ({r.status})") if r.status >= 400 else None)
     page.goto(url, wait_until="load")
     page.wait_for_timeout(300)
     local_failed = [u for u in failed if u.startswith("http://127.0.0.1")]
