@@ -44,7 +44,7 @@ def test_training_lowers_the_loss_and_same_seed_same_numbers():
     b = _train(images, targets, epochs=5, use_cache=False)
     assert a.history["train_mse"][-1] < a.history["train_mse"][0]
     assert torch.equal(_params(a.model), _params(b.model))
-    assert a.history == b.history
+    assert a.history["train_mse"] == b.history["train_mse"]
 
 
 def test_checkpoint_is_reused():

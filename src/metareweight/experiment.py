@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,6 +116,7 @@ def run_split(faces: Faces, split: Split, cfg, *, progress: bool = True, use_cac
         loaded = _load(path)
         if loaded is not None:
             return loaded
+    started = time.perf_counter()
     sf = split_features(faces, split, cfg, progress)
     X, y, yhat0 = sf.X, sf.y, sf.yhat0
     ridge = {"alpha": cfg["ridge_lambda"], "penalty": cfg["ridge_penalty"]}
@@ -139,8 +141,13 @@ def run_split(faces: Faces, split: Split, cfg, *, progress: bool = True, use_cac
         "constant": np.full(len(te), baselines.constant_prediction(y[tr], mask)),
         "cnn_head": yhat0[te],
     }
+    grid = np.arange(0, 101) / AGE_SCALE  # true age x initial prediction, 0-100 years
+    gy, gp = np.meshgrid(grid, grid, indexing="ij")
+    grid_w = meta.weight_fn(gy.ravel(), gp.ravel()).reshape(gy.shape)
     info = {
         "split": split.index,
+        "seconds": time.perf_counter() - started,
+        "extractor_seconds": float(sum(sf.extractor.history.get("seconds", []))),
         "mse": {m: baselines.mse(p, y[te]) for m, p in preds.items()},
         "valid_mse_reweighted": baselines.mse(X[va] @ beta_rw, y[va]),
         "n_weights_above_0_1": int((meta.weights > 0.1).sum()),
@@ -151,7 +158,8 @@ def run_split(faces: Faces, split: Split, cfg, *, progress: bool = True, use_cac
     }
     arrays = {
         "meta_y": y[mt], "meta_yhat0": yhat0[mt], "meta_w": meta.weights,
-        "train_w": train_w, "test_y": y[te],
+        "train_w": train_w, "train_y": y[tr], "train_yhat0": yhat0[tr], "test_y": y[te],
+        "grid_w": grid_w, "block_y": y[split.test_block], "block_pred": yhat0[split.test_block],
         **{f"test_pred_{m}": p for m, p in preds.items()},
     }
     if use_cache:

@@ -45,7 +45,9 @@ _PAPER = {
     "weight_hidden": 20,
     "weight_activation": "relu",
     "weight_output": "inverse_square",
-    "meta_settings": "paper",
+    # The authors' code settings: Table 1 and the saved per-split values come from runs with
+    # them; the paper's text settings (Adam 1e-4, 1,000 steps) are run beside them in 4.3.
+    "meta_settings": "code",
     "meta_lr": -1.0,  # -1: take it from meta_settings
     "meta_steps": -1,  # -1: take it from meta_settings
     "meta_clip": -1.0,  # -1: take it from meta_settings; 0 disables clipping
@@ -55,8 +57,56 @@ _PAPER = {
     "bootstrap_samples": 10000,
 }
 
+# Appendix A chapters (toys, Theorem 1, gradient alignment): their own parameters.
+_APPENDIX_PAPER: dict = {
+    # A.1 piecewise-affine toy
+    "toy1d_n": 100,
+    "toy1d_steps": 10000,  # gradient-alignment steps (the authors' code: 10,000)
+    "toy1d_lr": 1e-2,  # RMSprop (the authors' code: lr 1e-2, alpha 0.95)
+    "toy1d_valid_ema": 1.0,  # 1.0: the paper's g_i . g_v; the authors' code: 0.02
+    "toy1d_starts": 10,  # random starts of the gradient-alignment loop
+    "toy1d_meta_steps": 3000,  # closed-form method (weight net through the ridge solution)
+    "toy1d_meta_lr": 3e-2,
+    "toy1d_ridge_alpha": 1e-4,
+    "toy1d_seed": 0,
+    # A.1 two-dimensional toy and its 60-dimensional variant
+    "toy2d_n": 1000,
+    "toy2d_n_valid": 1000,  # held-out sample whose top 10 % is the validation set
+    "toy2d_n_test": 10000,
+    "toy2d_steps": 5000,
+    "toy2d_valid_ema": 1.0,
+    "toy2d_meta_steps": 1000,
+    "toy2d_meta_lr": 3e-2,
+    "toy2d_seed": 0,
+    "toy60_dim": 60,
+    "toy60_n": 2000,
+    "toy60_starts": 5,
+    "toy60_steps": 5000,
+    # A.2 Theorem 1
+    "thm_n": 100,
+    "thm_trials": 200,
+    "thm_candidates": 50,
+    "thm_ridge_alpha": 1.0,
+    "thm_seed": 0,
+}
+_APPENDIX_QUICK: dict = {
+    "toy1d_steps": 3000,
+    "toy1d_starts": 4,
+    "toy1d_meta_steps": 1000,
+    "toy2d_steps": 2000,
+    "toy2d_n_test": 5000,
+    "toy2d_meta_steps": 500,
+    "toy60_n": 1000,
+    "toy60_starts": 3,
+    "toy60_steps": 1500,
+    "thm_trials": 40,
+}
+
+_PAPER.update(_APPENDIX_PAPER)
+
 _QUICK = dict(
     _PAPER,
+    **_APPENDIX_QUICK,
     n_splits=2,
     epochs=4,
     meta_steps=200,
