@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .profiles import PROFILES, ParameterError, profile_name
+from .profiles import PROFILES, ParameterError, _check_type, profile_name
 
 
 def repo_root(start: Path | None = None) -> Path:
@@ -60,13 +60,39 @@ def _literal(text: str):
         return text  # a bare word is a string
 
 
-def execute(name: str, root: Path, profile: str, params: dict, log=print) -> Path:
+def declared_parameters(root: Path, name: str) -> set[str]:
+    """Names in the notebook's cell tagged ``parameters``."""
     import jupytext
     import papermill
 
     source = root / "notebooks" / f"{name}.md"
     if not source.exists():
         raise FileNotFoundError(f"{source}: notebook listed in _toc.yml does not exist")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}.ipynb"
+        jupytext.write(jupytext.read(source), path)
+        return set(papermill.inspect_notebook(str(path)))
+
+
+def check_parameters(params: dict, declared: dict[str, set[str]]) -> None:
+    """Refuse, before anything runs, a parameter no notebook declares or of the wrong type."""
+    known = set().union(*declared.values()) if declared else set()
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ParameterError(f"unknown parameter(s) {unknown}; the notebooks declare {sorted(known)}")
+    for key, value in params.items():
+        if key == "profile":
+            raise ParameterError("give the profile with --profile, not -p profile")
+        if key in PROFILES["paper"]:
+            _check_type(key, value, PROFILES["paper"][key])
+
+
+def execute(name: str, root: Path, profile: str, params: dict, log=print) -> Path:
+    """Run one notebook with papermill (only the parameters it declares are injected)."""
+    import jupytext
+    import papermill
+
+    source = root / "notebooks" / f"{name}.md"
     out_dir = root / "notebooks" / "_run"
     out_dir.mkdir(parents=True, exist_ok=True)
     notebook = jupytext.read(source)
@@ -74,11 +100,7 @@ def execute(name: str, root: Path, profile: str, params: dict, log=print) -> Pat
         src_ipynb = Path(tmp) / f"{name}.ipynb"
         jupytext.write(notebook, src_ipynb)
         declared = papermill.inspect_notebook(str(src_ipynb))
-        unknown = sorted(set(params) - set(declared))
-        if unknown:
-            raise ParameterError(
-                f"{source.name}: unknown parameter(s) {unknown}; it declares {sorted(declared)}"
-            )
+        params = {k: v for k, v in params.items() if k in declared}
         target = out_dir / f"{name}.ipynb"
         partial = out_dir / f".{name}.partial.ipynb"
         started = time.perf_counter()
@@ -112,13 +134,14 @@ def main(argv=None) -> int:
         unknown = sorted(set(args.only) - set(names))
         if unknown:
             raise ParameterError(f"--only {unknown}: not in _toc.yml ({names})")
+        names = [n for n in names if not args.only or n in args.only]
+        check_parameters(params, {n: declared_parameters(root, n) for n in names})
         for stale in (root / "notebooks" / "_run").glob("*.failed.ipynb"):
             stale.unlink()
         standin = write_banner(root)
         print(f"profile {profile}; data: {'stand-in (UTKFACE unset)' if standin else os.environ['UTKFACE']}")
         for name in names:
-            if not args.only or name in args.only:
-                execute(name, root, profile, params)
+            execute(name, root, profile, params)
     except (ParameterError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

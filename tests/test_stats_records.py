@@ -1,0 +1,57 @@
+import json
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from metareweight import records
+from metareweight.reference import AUTHORS_SPLITS, PAPER_TABLE1
+from metareweight.stats import mean_std, paired_summary
+
+
+def test_authors_saved_splits_give_table1():
+    # The paper's Table 1 is the mean and population std of the authors' saved splits.
+    for method, (mean, std) in PAPER_TABLE1.items():
+        m, s = mean_std(AUTHORS_SPLITS[method])
+        assert m == pytest.approx(mean, abs=6e-4)
+        assert s == pytest.approx(std, abs=1.5e-3)
+
+
+def test_paired_summary_on_the_authors_values():
+    summary = paired_summary(AUTHORS_SPLITS["restricted"], AUTHORS_SPLITS["reweighted"], n_boot=2000)
+    assert summary["wins"] == 7 and summary["n"] == 8  # the paper's "7 of 8 splits"
+    rel = (np.array(AUTHORS_SPLITS["restricted"]) - AUTHORS_SPLITS["reweighted"]) / AUTHORS_SPLITS["restricted"]
+    np.testing.assert_allclose(summary["rel_improvement"], rel)
+    assert summary["ci_low"] < summary["mean_rel_improvement"] < summary["ci_high"]
+    expected_p = sps.wilcoxon(AUTHORS_SPLITS["restricted"], AUTHORS_SPLITS["reweighted"]).pvalue
+    assert summary["wilcoxon_p"] == pytest.approx(expected_p)
+
+
+def test_paired_summary_bootstrap_is_seeded_and_degenerate_cases():
+    a, b = [1.0, 2.0, 3.0], [0.5, 2.5, 2.0]
+    assert paired_summary(a, b, seed=1) ["ci_low"] == paired_summary(a, b, seed=1)["ci_low"]
+    same = paired_summary(a, a)
+    assert same["wins"] == 0 and np.isnan(same["wilcoxon_p"]) and same["ci_low"] == 0
+    with pytest.raises(ValueError):
+        paired_summary([1, 2], [1, 2, 3])
+
+
+def _record():
+    row = {k: 1.0 for k in records.SPLIT_KEYS}
+    row["split"] = 0
+    return {"profile": "quick", "units": "years^2", "data_sha256": "x", "versions": {},
+            "wall_seconds": 1.0, "splits": [row]}
+
+
+def test_write_table1_round_trip_and_atomic(tmp_path):
+    path = records.write_table1(tmp_path / "r" / "table1.json", _record())
+    assert records.read_table1(path) == json.loads(json.dumps(_record()))
+    assert [p.name for p in path.parent.iterdir()] == ["table1.json"]
+
+
+def test_write_table1_refuses_incomplete_records(tmp_path):
+    bad = _record()
+    del bad["splits"][0]["cnn_head"]
+    with pytest.raises(ValueError, match="cnn_head"):
+        records.write_table1(tmp_path / "table1.json", bad)
+    assert not (tmp_path / "table1.json").exists()
