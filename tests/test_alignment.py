@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+import torch
+
+from metareweight.alignment import (
+    alignment_scores,
+    finetune,
+    pearson,
+    per_example_grads,
+    valid_gradient,
+)
+from metareweight.models import Extractor
+
+
+@pytest.fixture
+def batch():
+    torch.manual_seed(0)
+    model = Extractor()
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(6, 3, 40, 40, generator=gen)
+    y = torch.rand(6, generator=gen) * 0.5
+    xv = torch.rand(5, 3, 40, 40, generator=gen)
+    yv = torch.rand(5, generator=gen) * 0.5
+    return model, x, y, xv, yv
+
+
+def test_per_example_gradients_match_one_backward_pass_each(batch):
+    model, x, y, _, _ = batch
+    grads = per_example_grads(model, x, y)
+    for i in (0, 3, 5):
+        model.zero_grad()
+        ((model(x[i:i + 1]).squeeze(0) - y[i]) ** 2).backward()
+        for name, p in model.named_parameters():
+            torch.testing.assert_close(grads[name][i], p.grad, rtol=1e-4, atol=1e-7)
+
+
+def test_valid_gradient_matches_autograd(batch):
+    model, _, _, xv, yv = batch
+    g = valid_gradient(model, xv, yv)
+    model.zero_grad()
+    ((model(xv) - yv) ** 2).mean().backward()
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(g[name], p.grad, rtol=1e-4, atol=1e-7)
+
+
+def test_three_ways_to_score_agree(batch):
+    model, x, y, xv, yv = batch
+    g = valid_gradient(model, xv, yv)
+    loop = alignment_scores(model, x, y, g, "loop")
+    for method in ("vmap", "jvp"):
+        torch.testing.assert_close(alignment_scores(model, x, y, g, method), loop, rtol=1e-3, atol=1e-8)
+    assert loop.abs().max() > 0
+    with pytest.raises(ValueError, match="unknown method"):
+        alignment_scores(model, x, y, g, "other")
+
+
+def test_finetune_records_history_and_alignment_weights_are_clipped():
+    rng = np.random.default_rng(0)
+    images = rng.random((20, 40, 40, 3), dtype=np.float32)
+    targets = images[:, :, :, 0].mean(axis=(1, 2)) * 0.4
+    torch.manual_seed(0)
+    model = Extractor()
+    result = finetune(model, images, targets, epochs=2, batch_size=10, valid=(images[:5], targets[:5]),
+                      monitor=(images[5:], targets[5:]))
+    assert result.history["epoch"] == [0, 1, 2]
+    assert all(0 <= w <= 1 for w in result.history["mean_weight"])
+    assert len(result.history["monitor_corr"]) == 3
+    with pytest.raises(ValueError, match="needs a validation set"):
+        finetune(model, images, targets, epochs=1)
+
+
+def test_pearson():
+    assert pearson([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
+    assert np.isnan(pearson([1, 1, 1], [1, 2, 3]))
