@@ -55,6 +55,11 @@ _PAPER = {
     "free_weight_steps": 2000,
     "heatmap_splits": 3,
     "bootstrap_samples": 10000,
+    # Appendix A, gradient alignment on the CNN (Figures 5 and 6)
+    "align_split": 0,
+    "align_epochs": 50,
+    "align_lr": 3e-4,
+    "align_scale": 2.0,
 }
 
 # Appendix A chapters (toys, Theorem 1, gradient alignment): their own parameters.
@@ -113,6 +118,7 @@ _QUICK = dict(
     free_weight_steps=200,
     heatmap_splits=2,
     bootstrap_samples=2000,
+    align_epochs=2,
 )
 
 #: The named profiles.  Read-only: change a value with an explicit notebook parameter.
