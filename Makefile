@@ -60,5 +60,8 @@ browser: $(STAMP) $(CHROMIUM)
 
 test: lint unit notebooks-quick nbval html browser
 
+bench: $(STAMP)
+	$(BIN)/python -m metareweight.bench $(BENCH_ARGS)
+
 clean:
 	rm -rf _build notebooks/_run book/_generated

@@ -1,0 +1,187 @@
+"""Benchmarks: ``python -m metareweight.bench`` (``make bench``) -> ``results/bench.json``.
+
+Every speed is a ratio of two implementations timed side by side in this process (best of
+several repeats, interleaved), with the raw seconds behind it.  Nothing here is asserted by the
+tests; the goals are recorded beside the measurements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .alignment import alignment_scores, valid_gradient
+from .data import atomic_write
+from .extractor import to_tensor, train_extractor
+from .models import Extractor
+from .ridge import ridge_solve, ridge_solve_in_weights
+from .runbook import repo_root
+
+GOALS = {
+    "alignment_speedup": ">= 3",
+    "meta_step_speedup": ">= 1.25",
+    "meta_step_rel_error": "<= 1e-10",
+    "epoch_overhead_ratio": "<= 1.1",
+    "quick_book_seconds": "<= 600",
+    "warm_over_cold": "<= 0.05",
+    "paper_cold_seconds": "<= 4500",
+}
+
+
+def best_of(fns: dict, repeats: int) -> dict:
+    """Interleave the functions ``repeats`` times; the best wall time of each, in seconds."""
+    best = {k: float("inf") for k in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def bench_alignment(repeats: int = 3) -> dict:
+    """Alignment scores of a batch of 100 on the CNN: jvp and vmap against a backward-pass loop."""
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    model = Extractor()
+    x, y = torch.rand(100, 3, 40, 40, generator=gen), torch.rand(100, generator=gen) * 0.5
+    xv, yv = torch.rand(110, 3, 40, 40, generator=gen), torch.rand(110, generator=gen) * 0.2 + 0.1
+    g = valid_gradient(model, xv, yv)
+    ref = alignment_scores(model, x, y, g, "loop")
+    secs = best_of({m: (lambda m=m: alignment_scores(model, x, y, g, m)) for m in ("loop", "vmap", "jvp")}, repeats)
+    err = {m: float((alignment_scores(model, x, y, g, m) - ref).abs().max() / ref.abs().max()) for m in ("vmap", "jvp")}
+    fastest = min(("vmap", "jvp"), key=secs.get)
+    return {"alignment_speedup": secs["loop"] / secs[fastest], "alignment_method": fastest,
+            "alignment_seconds": secs, "alignment_rel_error": err}
+
+
+def _authors_meta_step(X32, y32, w32, Xv32, yv32, alpha):
+    """The authors' way: float32, explicit inverse of the normal matrix, autograd."""
+    w = w32.clone().requires_grad_(True)
+    Xw = X32 * w.unsqueeze(1)
+    A = Xw.T @ X32 + alpha * X32.shape[0] * torch.eye(X32.shape[1])
+    beta = torch.inverse(A) @ (Xw.T @ y32)
+    loss = ((Xv32 @ beta - yv32) ** 2).mean()
+    (g,) = torch.autograd.grad(loss, w)
+    return g
+
+
+def _our_meta_step(X, y, w, Xv, yv, alpha, solve=ridge_solve_in_weights):
+    w = w.clone().requires_grad_(True)
+    beta = solve(X, y, w, alpha, "n")
+    loss = ((Xv @ beta - yv) ** 2).mean()
+    (g,) = torch.autograd.grad(loss, w)
+    return g
+
+
+def bench_meta_step(repeats: int = 5, n: int = 7780, p: int = 401, n_valid: int = 110) -> dict:
+    """One hypergradient at the paper's size: closed form (float64, Cholesky) vs the authors' way."""
+    gen = torch.Generator().manual_seed(0)
+    feats = torch.tanh(torch.randn(n + n_valid, p - 1, generator=gen, dtype=torch.float64))
+    X = torch.cat([feats, torch.ones(n + n_valid, 1, dtype=torch.float64)], 1)
+    y = (X @ torch.randn(p, generator=gen, dtype=torch.float64)) * 0.02 + 0.3
+    X, Xv, y, yv = X[:n], X[n:], y[:n], y[n:]
+    w = torch.rand(n, generator=gen, dtype=torch.float64)
+    alpha = 5e-3
+    reference = _our_meta_step(X, y, w, Xv, yv, alpha, solve=ridge_solve)  # autograd, float64
+    f32 = [t.float() for t in (X, y, w, Xv, yv)]
+    secs = best_of({
+        "ours": lambda: _our_meta_step(X, y, w, Xv, yv, alpha),
+        "authors": lambda: _authors_meta_step(*f32, alpha),
+    }, repeats)
+
+    def rel(g):
+        return float((g.double() - reference).norm() / reference.norm())
+
+    return {"meta_step_speedup": secs["authors"] / secs["ours"],
+            "meta_step_rel_error": rel(_our_meta_step(X, y, w, Xv, yv, alpha)),
+            "meta_step_authors_rel_error": rel(_authors_meta_step(*f32, alpha)),
+            "meta_step_seconds": secs, "meta_step_size": [n, p]}
+
+
+def bench_epoch(repeats: int = 2, n: int = 2000) -> dict:
+    """One extractor epoch through ``train_extractor`` vs a bare PyTorch loop, same model and data."""
+    rng = np.random.default_rng(0)
+    images = rng.random((n, 40, 40, 3), dtype=np.float32)
+    targets = images[:, 10:30, 10:30, 0].mean(axis=(1, 2))
+
+    def ours():
+        train_extractor(images, targets, epochs=1, use_cache=False, progress=False, force_cpu=True)
+
+    def bare():
+        torch.manual_seed(0)
+        model = Extractor()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        x, y = to_tensor(images), torch.as_tensor(targets)
+        for lo in range(0, n, 100):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x[lo:lo + 100]), y[lo:lo + 100]).backward()
+            opt.step()
+
+    secs = best_of({"ours": ours, "bare": bare}, repeats)
+    return {"epoch_overhead_ratio": secs["ours"] / secs["bare"], "epoch_seconds": secs, "epoch_rows": n}
+
+
+def time_book(profile: str, cache: str, root: Path) -> float:
+    """Wall seconds of ``make book PROFILE=...`` with the given cache folder."""
+    env = dict(os.environ, METAREWEIGHT_CACHE=cache)
+    start = time.perf_counter()
+    subprocess.run(["make", "book", f"PROFILE={profile}"], cwd=root, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--books", action="store_true",
+                        help="also time the quick book cold and warm (minutes)")
+    parser.add_argument("--paper-cold-seconds", type=float, default=None,
+                        help="measured wall seconds of a cold `make book` (paper profile), to record")
+    parser.add_argument("--paper-warm-seconds", type=float, default=None,
+                        help="measured wall seconds of a warm `make book` right after it, to record")
+    args = parser.parse_args(argv)
+    root = repo_root()
+    out = root / "results" / "bench.json"
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    result = {"machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                          "platform": platform.platform(), "cuda": torch.cuda.is_available()},
+              "goals": GOALS}
+    for bench in (bench_alignment, bench_meta_step, bench_epoch):
+        print(f"{bench.__name__} ...", flush=True)
+        result.update(bench())
+    if args.books:
+        with tempfile.TemporaryDirectory(prefix="mrw-bench-") as cache:
+            cold = time_book("quick", cache, root)
+            warm = time_book("quick", cache, root)
+        result.update({"quick_book_seconds": cold, "quick_book_warm_seconds": warm})
+    else:
+        for key in ("quick_book_seconds", "quick_book_warm_seconds"):
+            if key in previous:
+                result[key] = previous[key]
+    cold = args.paper_cold_seconds or previous.get("paper_cold_seconds")
+    warm = args.paper_warm_seconds or previous.get("paper_warm_seconds")
+    if cold:
+        result["paper_cold_seconds"] = cold
+    if cold and warm:
+        result.update({"paper_warm_seconds": warm, "warm_over_cold": warm / cold})
+
+    def write(tmp):
+        Path(tmp).write_text(json.dumps(result, indent=2) + "\n")
+
+    atomic_write(out, write)
+    print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
