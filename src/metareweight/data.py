@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import atomic_write, cache_dir
+
 #: Environment variable naming the tarball or folder.
 DATA_ENV = "UTKFACE"
 #: sha256 of the ``crop_part1.tar.gz`` this book was built from (see ``shared/data/README.md``).
@@ -96,34 +98,6 @@ def pool_image(pixels: np.ndarray, factor: int = POOL) -> np.ndarray:
         raise ValueError(f"image of {h}x{w} cannot be pooled by {factor}")
     blocks = pixels.astype(np.float64).reshape(h // factor, factor, w // factor, factor, c)
     return (blocks.mean(axis=(1, 3)) / 255.0).astype(np.float32)
-
-
-def cache_dir() -> Path:
-    """Cache folder: ``$METAREWEIGHT_CACHE``, else ``$XDG_CACHE_HOME/metareweight``, else
-    ``~/.cache/metareweight``.  Never inside the repository or the shared data folder."""
-    root = os.environ.get("METAREWEIGHT_CACHE")
-    if root:
-        path = Path(root)
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        path = Path(base) / "metareweight"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``; remove the temporary file on error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _sha256_file(path: Path) -> str:

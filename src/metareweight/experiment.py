@@ -7,16 +7,16 @@ units: the paper's (400 x MSE on age/100, that is years^2 / 25) and years^2.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
+import copy
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import baselines
-from .data import Faces, atomic_write, cache_dir
+from .alignment import finetune
+from .cache import memo
+from .data import Faces
 from .extractor import extract_features, predict, to_tensor, train_extractor
 from .meta import train_weights
 from .ridge import design_matrix
@@ -72,32 +72,10 @@ def split_features(faces: Faces, split: Split, cfg, progress: bool = True) -> Sp
     return SplitFeatures(design_matrix(feats), faces.ages / AGE_SCALE, yhat0, trained)
 
 
-def _key(cfg, faces, split) -> str:
-    blob = json.dumps({"v": RESULT_VERSION, "data": faces.checksum, "split": split.index,
-                       "range": [cfg["target_low"], cfg["target_high"]], "seed": cfg["split_seed"],
-                       **{k: cfg[k] for k in EXTRACTOR_KEYS + META_KEYS}}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
-
-
-def _save(path, arrays: dict, info: dict) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, info=np.array(json.dumps(info)), **arrays)
-
-    def write(tmp):
-        with open(tmp, "wb") as handle:
-            handle.write(buffer.getvalue())
-
-    atomic_write(path, write)
-
-
-def _load(path):
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            info = json.loads(str(npz["info"]))
-            arrays = {k: npz[k] for k in npz.files if k != "info"}
-        return arrays, info
-    except Exception:  # truncated or foreign file: recomputed
-        return None
+def _spec(cfg, faces, split) -> dict:
+    return {"v": RESULT_VERSION, "data": faces.checksum, "split": split.index,
+            "range": [cfg["target_low"], cfg["target_high"]], "seed": cfg["split_seed"],
+            **{k: cfg[k] for k in EXTRACTOR_KEYS + META_KEYS}}
 
 
 def run_split(faces: Faces, split: Split, cfg, *, progress: bool = True, use_cache: bool = True):
@@ -111,11 +89,11 @@ def run_split(faces: Faces, split: Split, cfg, *, progress: bool = True, use_cac
         meta-training rows, ``meta_y``, ``meta_yhat0`` and the learned ``meta_w``, and for all
         non-test rows ``train_w`` (the final weights), plus ``test_pred_*`` per method.
     """
-    path = cache_dir() / "results" / f"split-{_key(cfg, faces, split)}.npz"
-    if use_cache and path.exists():
-        loaded = _load(path)
-        if loaded is not None:
-            return loaded
+    return memo("splits", _spec(cfg, faces, split),
+                lambda: _compute_split(faces, split, cfg, progress), use_cache=use_cache)
+
+
+def _compute_split(faces: Faces, split: Split, cfg, progress: bool):
     started = time.perf_counter()
     sf = split_features(faces, split, cfg, progress)
     X, y, yhat0 = sf.X, sf.y, sf.yhat0
@@ -162,11 +140,53 @@ def run_split(faces: Faces, split: Split, cfg, *, progress: bool = True, use_cac
         "grid_w": grid_w, "block_y": y[split.test_block], "block_pred": yhat0[split.test_block],
         **{f"test_pred_{m}": p for m, p in preds.items()},
     }
-    if use_cache:
-        _save(path, arrays, info)
     return arrays, info
 
 
 def run_all(faces: Faces, splits, cfg, *, progress: bool = True):
     """:func:`run_split` for every split; a list of (arrays, info)."""
     return [run_split(faces, s, cfg, progress=progress) for s in splits]
+
+
+def free_weights_run(faces: Faces, split: Split, cfg, *, progress: bool = False) -> dict:
+    """History of the meta step with one free weight per meta-training row (chapter 3), cached."""
+
+    def compute():
+        sf = split_features(faces, split, cfg, progress)
+        X, y = sf.X, sf.y
+        mt = split.meta_train
+        result = train_weights(
+            X[mt], y[mt], sf.yhat0[mt], X[split.valid], y[split.valid], steps=cfg["free_weight_steps"],
+            lr=cfg["meta_lr"], clip=cfg["meta_clip"], alpha=cfg["ridge_lambda"], penalty=cfg["ridge_penalty"],
+            mode="free", output=cfg["weight_output"], monitor=(X[split.test], y[split.test]),
+        )
+        return {"weights": result.weights}, {"history": result.history}
+
+    spec = {**_spec(cfg, faces, split), "free_weight_steps": cfg["free_weight_steps"]}
+    return memo("free-weights", spec, compute)[1]["history"]
+
+
+ALIGN_KEYS = ("align_epochs", "align_lr", "align_scale")
+
+
+def alignment_runs(faces: Faces, split: Split, cfg, *, progress: bool = False) -> dict:
+    """Appendix A fine-tuning of the split's extractor: histories for the alignment weighting, the
+    restricted rows and all rows (Figure 5), cached."""
+    def compute():
+        pretrained = get_extractor(faces, split, cfg, progress).model
+        tr, va = split.train_all, split.valid
+        restricted = tr[in_range(faces.ages[tr], cfg["target_low"], cfg["target_high"])]
+        runs = {}
+        for name, rows, weighting in (("reweighted", tr, "alignment"), ("restricted", restricted, "uniform"),
+                                      ("all", tr, "uniform")):
+            runs[name] = finetune(
+                copy.deepcopy(pretrained), faces.images[rows], faces.ages[rows] / AGE_SCALE,
+                epochs=cfg["align_epochs"], weighting=weighting,
+                valid=(faces.images[va], faces.ages[va] / AGE_SCALE),
+                monitor=(faces.images[split.test], faces.ages[split.test] / AGE_SCALE),
+                lr=cfg["align_lr"], scale=cfg["align_scale"],
+            ).history
+        return {}, runs
+
+    spec = {**_spec(cfg, faces, split), **{k: cfg[k] for k in ALIGN_KEYS}}
+    return memo("alignment", spec, compute)[1]

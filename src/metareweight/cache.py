@@ -1,0 +1,85 @@
+"""The on-disk cache: its folder, atomic writes, and memoised results keyed by their inputs.
+
+Everything is written to a temporary file in the target folder and renamed, so an interrupted
+run never leaves a half-written entry; an entry that cannot be read back is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def cache_dir() -> Path:
+    """Cache folder: ``$METAREWEIGHT_CACHE``, else ``$XDG_CACHE_HOME/metareweight``, else
+    ``~/.cache/metareweight``.  Never inside the repository or the shared data folder."""
+    root = os.environ.get("METAREWEIGHT_CACHE")
+    if root:
+        path = Path(root)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        path = Path(base) / "metareweight"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``; remove the temporary file on error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def key_of(spec: dict) -> str:
+    """A short stable hash of a JSON-serialisable description of the inputs."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def save_entry(path: Path, arrays: dict, info: dict) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, info=np.array(json.dumps(info)), **arrays)
+
+    def write(tmp):
+        Path(tmp).write_bytes(buffer.getvalue())
+
+    atomic_write(path, write)
+
+
+def load_entry(path: Path):
+    """(arrays, info) from ``path``, or None when it is missing, truncated or foreign."""
+    if not Path(path).exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            info = json.loads(str(npz["info"]))
+            arrays = {k: npz[k] for k in npz.files if k != "info"}
+        return arrays, info
+    except Exception:
+        return None
+
+
+def memo(namespace: str, spec: dict, compute, *, use_cache: bool = True):
+    """``compute()`` -> (arrays, info), cached under ``namespace`` by the inputs in ``spec``."""
+    path = cache_dir() / namespace / f"{key_of(spec)}.npz"
+    if use_cache:
+        hit = load_entry(path)
+        if hit is not None:
+            return hit
+    arrays, info = compute()
+    if use_cache:
+        save_entry(path, arrays, info)
+    return arrays, info
