@@ -22,3 +22,24 @@ def test_every_toc_notebook_declares_profile():
     assert "dataset-setup" in names and "age-prediction-accuracy" in names
     for name in names:
         assert "profile" in runbook.declared_parameters(root, name), name
+
+
+def test_banner_is_written_only_for_the_standin(tmp_path, monkeypatch):
+    root = runbook.repo_root(runbook.Path(__file__).parent)
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "standin_banner.md").write_text((root / "book" / "standin_banner.md").read_text())
+    monkeypatch.delenv("UTKFACE", raising=False)
+    assert runbook.write_banner(tmp_path) is True
+    text = (tmp_path / "book" / "_generated" / "data_banner.md").read_text()
+    assert "Stand-in data" in text and "not comparable with the paper" in text
+    monkeypatch.setenv("UTKFACE", "/some/crop_part1.tar.gz")
+    assert runbook.write_banner(tmp_path) is False
+    assert "Stand-in" not in (tmp_path / "book" / "_generated" / "data_banner.md").read_text()
+
+
+def test_every_data_chapter_includes_the_shared_banner():
+    root = runbook.repo_root(runbook.Path(__file__).parent)
+    for name in runbook.toc_notebooks(root):
+        text = (root / "notebooks" / f"{name}.md").read_text()
+        if "load_dataset(" in text:
+            assert "{include} /book/_generated/data_banner.md" in text, name
