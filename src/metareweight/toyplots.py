@@ -48,7 +48,8 @@ def weight_maps(X, panels, *, ncols=None):
     """Scatter of (x1, x2) coloured by weight, one panel per entry of ``panels`` (title -> w)."""
     ncols = ncols or len(panels)
     nrows = int(np.ceil(len(panels) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 3.1 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 1.0, 3.3 * nrows), squeeze=False,
+                             layout="constrained")
     for ax in axes.ravel()[len(panels):]:
         ax.axis("off")
     for ax, (title, w) in zip(axes.ravel(), panels.items(), strict=False):
@@ -86,6 +87,9 @@ def sign_flip(scales, dots, exact):
     ax.plot(scales, exact, color=COLOURS["closed form"], lw=2,
             label="exact $dL_{valid}/d\\delta$ (negative: helps)")
     ax.set_xscale("log")
+    ticks = [t for t in (0.25, 0.5, 1.0, 2.0, 4.0) if min(scales) <= t <= max(scales)]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
     ax.set_yscale("symlog", linthresh=0.1)
     ax.set_xlabel("scale $c$ of x")
     ax.set_ylabel("effect")
