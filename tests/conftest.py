@@ -26,7 +26,9 @@ def real_faces():
     """UTKFace, decoded once per session into the user's cache (skipped locally without data;
     CI always sets UTKFACE and .ci/run fails before the tests if the file is missing)."""
     path = utkface_path()
-    if path is None:
+    if path is None or not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the real data, but UTKFACE={os.environ.get('UTKFACE')!r} does not exist")
         pytest.skip("UTKFACE not set and the shared tarball is absent")
     from metareweight.data import load_utkface
 
