@@ -55,3 +55,20 @@ def test_write_table1_refuses_incomplete_records(tmp_path):
     with pytest.raises(ValueError, match="cnn_head"):
         records.write_table1(tmp_path / "table1.json", bad)
     assert not (tmp_path / "table1.json").exists()
+
+
+def test_committed_paper_record_is_complete():
+    from pathlib import Path
+
+    from metareweight.data import KNOWN_TARBALL_SHA256
+
+    path = Path(__file__).resolve().parents[1] / "results" / "paper" / "table1.json"
+    if not path.exists():
+        pytest.skip("no paper record committed yet")
+    rec = records.read_table1(path)
+    assert rec["profile"] == "paper" and rec["units"] == "years^2"
+    assert rec["data_sha256"] == KNOWN_TARBALL_SHA256
+    assert [row["split"] for row in rec["splits"]] == list(range(8))
+    for row in rec["splits"]:
+        assert all(row[k] > 0 for k in ("all", "restricted", "reweighted", "constant", "cnn_head"))
+        assert 0 <= row["n_weights_above_0_1"] <= 7780
