@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .ridge import WeightedRidge
+
 
 def _normal_matrix(X, w, alpha):
     return (X * w[:, None]).T @ X + alpha * np.eye(X.shape[1])
@@ -42,8 +44,7 @@ def fit(X, y, sample_weight=None, alpha=0.0):
     -------
     ndarray of shape (n_features,)
     """
-    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    return np.linalg.solve(_normal_matrix(X, w, alpha), (X * w[:, None]).T @ y)
+    return WeightedRidge(alpha, penalty="plain").fit(X, y, sample_weight=sample_weight).coef_
 
 
 def valid_loss(beta, X_valid, y_valid):
