@@ -72,3 +72,27 @@ def test_committed_paper_record_is_complete():
     for row in rec["splits"]:
         assert all(row[k] > 0 for k in ("all", "restricted", "reweighted", "constant", "cnn_head"))
         assert 0 <= row["n_weights_above_0_1"] <= 7780
+
+
+def test_readme_table_is_generated_from_the_committed_record(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    path = root / "results" / "paper" / "table1.json"
+    if not path.exists():
+        pytest.skip("no paper record committed yet")
+    block = records.readme_block(records.read_table1(path), "results/paper/table1.json")
+    assert block in (root / "README.md").read_text()
+
+
+def test_update_readme_replaces_only_the_block(tmp_path):
+    rec = _record()
+    for key in ("all", "restricted", "reweighted"):
+        rec["splits"][0][key] = 25.0
+    rec_path = records.write_table1(tmp_path / "table1.json", rec)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{records.START}\nold\n{records.END}\noutro\n")
+    records.update_readme(readme, rec_path)
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("\noutro\n") and "old" not in text
+    assert "| Reweighted | 0.206 ± 0.016 | 1.000 ± 0.000 | 25.00 ± 0.00 |" in text

@@ -44,3 +44,50 @@ def write_table1(path: Path, record: dict) -> Path:
 
 def read_table1(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+START, END = "<!-- table1:start -->", "<!-- table1:end -->"
+METHOD_LABELS = {"all": "All", "restricted": "Restricted", "reweighted": "Reweighted",
+                 "reweighted_other_settings": "Reweighted, paper's text settings",
+                 "constant": "Constant", "cnn_head": "CNN's own head"}
+
+
+def readme_block(record: dict, path: str) -> str:
+    """The README's headline table, generated from a table1 record (never typed by hand)."""
+    from .reference import PAPER_TABLE1
+    from .stats import mean_std
+
+    lines = [START, "",
+             f"From `{path}` (profile `{record['profile']}`, {len(record['splits'])} splits, "
+             f"written by `make book`; MSE on ages {record.get('target', '14-21')}, mean ± std over splits):", "",
+             "| method | paper (years²/25) | ours (years²/25) | ours (years²) |", "| --- | --- | --- | --- |"]
+    for key, label in METHOD_LABELS.items():
+        if key not in record["splits"][0]:
+            continue
+        m, s = mean_std([row[key] for row in record["splits"]])
+        paper = "{:.3f} ± {:.3f}".format(*PAPER_TABLE1[key]) if key in PAPER_TABLE1 else "not reported"
+        lines.append(f"| {label} | {paper} | {m / 25:.3f} ± {s / 25:.3f} | {m:.2f} ± {s:.2f} |")
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, record_path: Path) -> None:
+    """Replace the block between the table1 markers in ``readme`` (atomically)."""
+    text = Path(readme).read_text()
+    if START not in text or END not in text:
+        raise ValueError(f"{readme}: no {START} ... {END} block to update")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    block = readme_block(read_table1(record_path), Path(record_path).as_posix())
+    new = head + block + tail
+
+    def write(tmp):
+        Path(tmp).write_text(new)
+
+    atomic_write(Path(readme), write)
+
+
+if __name__ == "__main__":
+    import sys
+
+    update_readme(Path(sys.argv[1]), Path(sys.argv[2]))
