@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .alignment import alignment_scores, valid_gradient
-from .data import atomic_write
+from .cache import atomic_write
 from .extractor import to_tensor, train_extractor
 from .models import Extractor
 from .ridge import ridge_solve, ridge_solve_in_weights

@@ -55,8 +55,8 @@ def get_extractor(faces: Faces, split: Split, cfg, progress: bool = True):
 
 @dataclass
 class SplitFeatures:
-    """Design matrices (features + constant column), targets (age/100) and the extractor's own
-    predictions ``yhat0`` for the rows of one split.  ``rows`` maps a row set name to indices."""
+    """Design matrix (features + constant column), targets (age/100) and the extractor's own
+    predictions ``yhat0`` for every row of the dataset, from one split's extractor."""
 
     X: np.ndarray  # design matrix of every row of the dataset
     y: np.ndarray

@@ -10,7 +10,6 @@ PALETTE = {
     "all": "#7f7f7f",
     "restricted": "#1f77b4",
     "reweighted": "#d62728",
-    "reweighted (code settings)": "#ff7f0e",
     "constant": "#2ca02c",
     "cnn_head": "#9467bd",
     "authors": "#8c564b",

@@ -6,7 +6,7 @@ import json
 import platform
 from pathlib import Path
 
-from .data import atomic_write
+from .cache import atomic_write
 
 SCHEMA_KEYS = ("profile", "units", "data_sha256", "versions", "wall_seconds", "splits")
 SPLIT_KEYS = ("split", "all", "restricted", "reweighted", "constant", "cnn_head",
