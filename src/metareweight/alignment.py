@@ -6,8 +6,8 @@ parameters.  Three ways to compute the scores of a batch, from slowest to fastes
 
 ``loop``  one backward pass per example (what the authors ran);
 ``vmap``  all per-example gradients at once with ``torch.func.vmap(grad(...))``, then a product;
-``jvp``   one forward-mode Jacobian-vector product of the per-example losses along g_valid,
-          which yields every s_i without materialising any per-example gradient.
+``jvp``   one forward-mode Jacobian-vector product of the outputs along g_valid (dual numbers),
+          s_i = 2 (f_i - y_i) (J g_valid)_i, without materialising any per-example gradient.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch.func import functional_call, grad, jvp, vmap
+import torch.autograd.forward_ad as fwAD
+from torch.func import functional_call, grad, vmap
 
 from .extractor import to_tensor
 
@@ -48,13 +49,12 @@ def per_example_grads(model, x, y) -> dict:
 def alignment_scores(model, x, y, g_valid: dict, method: str = "jvp") -> torch.Tensor:
     """``s_i = grad L_i . g_valid`` for every example of the batch (shape (batch,))."""
     if method == "jvp":
-        params = _params(model)
-
-        def losses(p):
-            return (functional_call(model, p, (x,)) - y) ** 2
-
-        _, tangent_out = jvp(losses, (params,), ({k: g_valid[k] for k in params},))
-        return tangent_out.detach()
+        # Forward-mode AD with dual numbers: parameters carry g_valid as their tangent, so one
+        # forward pass gives every d f_i / d theta . g_valid (faster here than torch.func.jvp).
+        with fwAD.dual_level():
+            duals = {k: fwAD.make_dual(p.detach(), g_valid[k]) for k, p in model.named_parameters()}
+            primal, tangent = fwAD.unpack_dual(functional_call(model, duals, (x,)))
+        return (2 * (primal - y) * tangent).detach()
     if method == "vmap":
         grads = per_example_grads(model, x, y)
         return sum((grads[k].reshape(len(x), -1) @ g_valid[k].reshape(-1)) for k in grads)
