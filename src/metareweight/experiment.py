@@ -136,8 +136,7 @@ def _compute_split(faces: Faces, split: Split, cfg, progress: bool):
     }
     arrays = {
         "meta_y": y[mt], "meta_yhat0": yhat0[mt], "meta_w": meta.weights,
-        "train_w": train_w, "train_y": y[tr], "train_yhat0": yhat0[tr], "test_y": y[te],
-        "grid_w": grid_w, "block_y": y[split.test_block], "block_pred": yhat0[split.test_block],
+        "train_w": train_w, "test_y": y[te], "grid_w": grid_w,
         **{f"test_pred_{m}": p for m, p in preds.items()},
     }
     return arrays, info

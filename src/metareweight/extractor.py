@@ -9,7 +9,6 @@ from the last finished epoch and ends with the same numbers as an uninterrupted 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .data import atomic_write, cache_dir
+from .cache import atomic_write, cache_dir, key_of
 from .models import Extractor
 
 CHECKPOINT_VERSION = 1
@@ -51,9 +50,7 @@ class TrainedExtractor:
 
 def checkpoint_key(settings: dict, data_checksum: str, split: int) -> str:
     """Cache key of one (settings, data, split) triple."""
-    blob = json.dumps({"v": CHECKPOINT_VERSION, "settings": settings, "data": data_checksum,
-                       "split": split}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+    return key_of({"v": CHECKPOINT_VERSION, "settings": settings, "data": data_checksum, "split": split})
 
 
 def checkpoint_path(key: str) -> Path:
