@@ -47,11 +47,21 @@ def test_three_ways_to_score_agree(batch):
     model, x, y, xv, yv = batch
     g = valid_gradient(model, xv, yv)
     loop = alignment_scores(model, x, y, g, "loop")
-    for method in ("vmap", "jvp"):
+    for method in ("vmap", "jvp", "fused"):
         torch.testing.assert_close(alignment_scores(model, x, y, g, method), loop, rtol=1e-3, atol=1e-8)
     assert loop.abs().max() > 0
     with pytest.raises(ValueError, match="unknown method"):
         alignment_scores(model, x, y, g, "other")
+
+
+def test_fused_scores_refuse_a_model_they_have_no_rules_for(batch):
+    model, x, y, xv, yv = batch
+    g = valid_gradient(model, xv, yv)
+    with pytest.raises(TypeError, match="Extractor only"):
+        alignment_scores(torch.nn.Sequential(model), x, y, {"0." + k: v for k, v in g.items()}, "fused")
+    model.features[1] = torch.nn.GELU()
+    with pytest.raises(TypeError, match="no forward-mode rule for GELU"):
+        alignment_scores(model, x, y, g, "fused")
 
 
 def test_finetune_records_history_and_alignment_weights_are_clipped():

@@ -7,7 +7,10 @@ parameters.  Three ways to compute the scores of a batch, from slowest to fastes
 ``loop``  one backward pass per example (what the authors ran);
 ``vmap``  all per-example gradients at once with ``torch.func.vmap(grad(...))``, then a product;
 ``jvp``   one forward-mode Jacobian-vector product of the outputs along g_valid (dual numbers),
-          s_i = 2 (f_i - y_i) (J g_valid)_i, without materialising any per-example gradient.
+          s_i = 2 (f_i - y_i) (J g_valid)_i, without materialising any per-example gradient;
+``fused`` the same product with the forward-mode rule of each layer of the ``Extractor`` written
+          out: the convolution by W and the one by its tangent dW run as a single convolution
+          with stacked kernels, in channels-last memory (the fastest here; the default).
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.autograd.forward_ad as fwAD
+import torch.nn.functional as F
+from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from .extractor import to_tensor
+from .models import Extractor
 
 
 def _params(model):
@@ -46,8 +52,50 @@ def per_example_grads(model, x, y) -> dict:
     return vmap(grad(loss_one), in_dims=(None, 0, 0))(params, x, y)
 
 
-def alignment_scores(model, x, y, g_valid: dict, method: str = "jvp") -> torch.Tensor:
+def _fused_jvp(model: Extractor, x, g_valid: dict):
+    """Outputs f and tangents J g_valid of the ``Extractor``, by the forward-mode rule of each layer.
+
+    A layer maps (a, t) -> (a', t'), with t the tangent of a along g_valid (None for the input):
+    Conv2d/Linear  a' = a*W + b,  t' = a*dW + db + t*W   (a*W and a*dW in one call);
+    ReLU           t' = t [a > 0];  Tanh  t' = t (1 - a'^2);  MaxPool2d  t' = t at the argmax.
+    """
+    if not isinstance(model, Extractor):
+        raise TypeError(f"method 'fused' handles the Extractor only, not {type(model).__name__}; use 'jvp'")
+    names = {module: name for name, module in model.named_modules()}
+    a, t = x.contiguous(memory_format=torch.channels_last), None
+    for layer in (*model.features, model.head):
+        if isinstance(layer, nn.Conv2d):
+            w, dw = layer.weight, g_valid[names[layer] + ".weight"]
+            both = F.conv2d(a, torch.cat([w, dw]), torch.cat([layer.bias, g_valid[names[layer] + ".bias"]]),
+                            layer.stride, layer.padding, layer.dilation)
+            a, tangent = both[:, :len(w)], both[:, len(w):]
+            t = tangent if t is None else tangent + F.conv2d(t, w, None, layer.stride, layer.padding,
+                                                             layer.dilation)
+        elif isinstance(layer, nn.ReLU):  # the kernels of the backward passes apply the same rules
+            t, a = torch.ops.aten.threshold_backward(t, a, 0), torch.relu(a)
+        elif isinstance(layer, nn.Tanh):
+            a = torch.tanh(a)
+            t = torch.ops.aten.tanh_backward(t, a)
+        elif isinstance(layer, nn.MaxPool2d):
+            a, where = F.max_pool2d(a, layer.kernel_size, layer.stride, layer.padding, layer.dilation,
+                                    layer.ceil_mode, return_indices=True)
+            t = t.flatten(2).gather(2, where.flatten(2)).view(a.shape)
+        elif isinstance(layer, nn.Flatten):
+            a, t = a.flatten(1), t.flatten(1)
+        elif isinstance(layer, nn.Linear):
+            dw, db = g_valid[names[layer] + ".weight"], g_valid[names[layer] + ".bias"]
+            a, t = F.linear(a, layer.weight, layer.bias), F.linear(t, layer.weight) + F.linear(a, dw, db)
+        else:
+            raise TypeError(f"method 'fused' has no forward-mode rule for {type(layer).__name__}; use 'jvp'")
+    return a.squeeze(-1), t.squeeze(-1)
+
+
+def alignment_scores(model, x, y, g_valid: dict, method: str = "fused") -> torch.Tensor:
     """``s_i = grad L_i . g_valid`` for every example of the batch (shape (batch,))."""
+    if method == "fused":
+        with torch.no_grad():
+            primal, tangent = _fused_jvp(model, x, g_valid)
+        return 2 * (primal - y) * tangent
     if method == "jvp":
         # Forward-mode AD with dual numbers: parameters carry g_valid as their tangent, so one
         # forward pass gives every d f_i / d theta . g_valid (faster here than torch.func.jvp).
@@ -66,7 +114,7 @@ def alignment_scores(model, x, y, g_valid: dict, method: str = "jvp") -> torch.T
             scores[i] = sum((p.grad * g_valid[k]).sum() for k, p in model.named_parameters())
         model.zero_grad(set_to_none=True)
         return scores
-    raise ValueError(f"unknown method {method!r}; choose 'jvp', 'vmap' or 'loop'")
+    raise ValueError(f"unknown method {method!r}; choose 'fused', 'jvp', 'vmap' or 'loop'")
 
 
 def pearson(a, b) -> float:
@@ -93,7 +141,7 @@ def finetune(
     lr: float = 3e-4,
     batch_size: int = 100,
     scale: float = 2.0,
-    method: str = "jvp",
+    method: str = "fused",
 ) -> FinetuneResult:
     """Fine-tune ``model`` in place with Adam(``lr``), mini-batches in a fixed order.
 

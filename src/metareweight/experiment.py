@@ -166,6 +166,7 @@ def free_weights_run(faces: Faces, split: Split, cfg, *, progress: bool = False)
 
 
 ALIGN_KEYS = ("align_epochs", "align_lr", "align_scale")
+ALIGN_METHOD = "fused"  # how alignment_scores computes the scores (part of the cache key)
 
 
 def alignment_runs(faces: Faces, split: Split, cfg, *, progress: bool = False) -> dict:
@@ -183,9 +184,9 @@ def alignment_runs(faces: Faces, split: Split, cfg, *, progress: bool = False) -
                 epochs=cfg["align_epochs"], weighting=weighting,
                 valid=(faces.images[va], faces.ages[va] / AGE_SCALE),
                 monitor=(faces.images[split.test], faces.ages[split.test] / AGE_SCALE),
-                lr=cfg["align_lr"], scale=cfg["align_scale"],
+                lr=cfg["align_lr"], scale=cfg["align_scale"], method=ALIGN_METHOD,
             ).history
         return {}, runs
 
-    spec = {**_spec(cfg, faces, split), **{k: cfg[k] for k in ALIGN_KEYS}}
+    spec = {**_spec(cfg, faces, split), **{k: cfg[k] for k in ALIGN_KEYS}, "method": ALIGN_METHOD}
     return memo("alignment", spec, compute)[1]
