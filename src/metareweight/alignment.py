@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from .extractor import to_tensor
+from .extractor import pick_device, to_tensor
 from .models import Extractor
 
 
@@ -142,6 +142,7 @@ def finetune(
     batch_size: int = 100,
     scale: float = 2.0,
     method: str = "fused",
+    force_cpu: bool = False,
 ) -> FinetuneResult:
     """Fine-tune ``model`` in place with Adam(``lr``), mini-batches in a fixed order.
 
@@ -149,15 +150,25 @@ def finetune(
     ``clip(s_i / scale, 0, 1)`` with s_i its alignment with the current validation gradient
     (Appendix A with the authors' clipping); ``"uniform"``: plain MSE.  Minimises
     ``mean_i w_i (f(x_i) - y_i)^2`` per batch.  ``history`` holds per epoch the Pearson
-    correlation and MSE on the monitored rows (plotted only) and the mean weight.
+    correlation and MSE on the monitored rows (plotted only) and the mean weight.  Runs on CUDA
+    when present unless ``force_cpu``, with channels-last convolutions; the model ends on the CPU.
     """
     if weighting not in ("alignment", "uniform"):
         raise ValueError(f"unknown weighting {weighting!r}")
     if weighting == "alignment" and valid is None:
         raise ValueError("alignment weighting needs a validation set")
-    x, y = to_tensor(images), torch.as_tensor(np.asarray(targets, np.float32))
+    device = pick_device(force_cpu)
+    model.to(device, memory_format=torch.channels_last)
+
+    def tensors(images, targets):
+        x = to_tensor(images).to(device).contiguous(memory_format=torch.channels_last)
+        return x, torch.as_tensor(np.asarray(targets, np.float32)).to(device)
+
+    x, y = tensors(images, targets)
     if valid is not None:
-        xv, yv = to_tensor(valid[0]), torch.as_tensor(np.asarray(valid[1], np.float32))
+        xv, yv = tensors(*valid)
+    if monitor is not None:
+        xm = tensors(*monitor)[0]
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     history = {"epoch": [], "monitor_corr": [], "monitor_mse": [], "mean_weight": []}
 
@@ -167,7 +178,7 @@ def finetune(
         if monitor is not None:
             with torch.no_grad():
                 model.eval()
-                pred = model(to_tensor(monitor[0])).numpy()
+                pred = model(xm).cpu().numpy()
             history["monitor_corr"].append(pearson(pred, monitor[1]))
             history["monitor_mse"].append(float(np.mean((pred - monitor[1]) ** 2)))
 
@@ -181,11 +192,12 @@ def finetune(
                 g_valid = valid_gradient(model, xv, yv)
                 w = torch.clamp(alignment_scores(model, xb, yb, g_valid, method) / scale, 0.0, 1.0)
             else:
-                w = torch.ones(len(yb))
+                w = torch.ones_like(yb)
             weights_seen.append(w)
             optimiser.zero_grad(set_to_none=True)
             (w * (model(xb) - yb) ** 2).mean().backward()
             optimiser.step()
         record(epoch, float(torch.cat(weights_seen).mean()))
     model.eval()
+    model.cpu()
     return FinetuneResult(history)

@@ -185,6 +185,7 @@ def alignment_runs(faces: Faces, split: Split, cfg, *, progress: bool = False) -
                 valid=(faces.images[va], faces.ages[va] / AGE_SCALE),
                 monitor=(faces.images[split.test], faces.ages[split.test] / AGE_SCALE),
                 lr=cfg["align_lr"], scale=cfg["align_scale"], method=ALIGN_METHOD,
+                force_cpu=cfg["force_cpu"],
             ).history
         return {}, runs
 
