@@ -1,6 +1,11 @@
 """The benchmarks' correctness parts (no timing is asserted anywhere)."""
 
-from metareweight.bench import bench_meta_step
+import json
+from pathlib import Path
+
+import pytest
+
+from metareweight.bench import bench_alignment, bench_meta_step, meets, readme_block
 
 
 def test_meta_step_benchmark_compares_equal_gradients():
@@ -8,3 +13,26 @@ def test_meta_step_benchmark_compares_equal_gradients():
     assert out["meta_step_rel_error"] < 1e-10  # closed form vs float64 autograd
     assert 1e-10 < out["meta_step_authors_rel_error"] < 1e-1  # float32 inverse: visibly less exact
     assert set(out["meta_step_seconds"]) == {"ours", "authors"}
+
+
+def test_goals_are_read_both_ways():
+    assert meets(">= 3", 3.0) and not meets(">= 3", 2.99)
+    assert meets("<= 1.1", 0.5) and not meets("<= 1.1", 1.2)
+    with pytest.raises(ValueError, match="expected"):
+        meets("== 3", 3.0)
+
+
+def test_readme_benchmark_block_is_generated_from_the_committed_results():
+    root = Path(__file__).resolve().parents[1]
+    result = json.loads((root / "results" / "bench.json").read_text())
+    block = readme_block(result)
+    assert block in (root / "README.md").read_text()
+    for key, goal in result["goals"].items():  # every goal has a row saying whether it is met
+        row = next(line for line in block.splitlines() if line.startswith(f"| `{key}` |"))
+        assert row.split(" | ")[3] == ("yes" if key in result and meets(goal, result[key]) else "**no**")
+
+
+def test_alignment_benchmark_agrees_with_the_loop():
+    out = bench_alignment(repeats=1)
+    assert out["alignment_method"] in ("vmap", "jvp", "fused")
+    assert max(out["alignment_rel_error"].values()) < 1e-4

@@ -24,6 +24,7 @@ from .alignment import alignment_scores, valid_gradient
 from .cache import atomic_write
 from .extractor import to_tensor, train_extractor
 from .models import Extractor
+from .records import replace_block
 from .ridge import ridge_solve, ridge_solve_in_weights
 from .runbook import repo_root
 
@@ -36,6 +37,46 @@ GOALS = {
     "warm_over_cold": "<= 0.05",
     "paper_cold_seconds": "<= 4500",
 }
+
+
+def meets(goal: str, value: float) -> bool:
+    """Whether ``value`` meets a goal written as ``">= 3"`` or ``"<= 1.1"``."""
+    op, _, bound = goal.partition(" ")
+    if op not in (">=", "<="):
+        raise ValueError(f"goal {goal!r}: expected '>= x' or '<= x'")
+    return value >= float(bound) if op == ">=" else value <= float(bound)
+
+
+BENCH_START, BENCH_END = "<!-- bench:start -->", "<!-- bench:end -->"
+RAW = {  # the raw measurements behind each key, as "name: seconds" pairs
+    "alignment_speedup": "alignment_seconds", "meta_step_speedup": "meta_step_seconds",
+    "epoch_overhead_ratio": "epoch_seconds",
+}
+
+
+def readme_block(result: dict) -> str:
+    """The README's benchmark table, generated from ``results/bench.json``."""
+    machine = result["machine"]
+    lines = [BENCH_START, "",
+             f"From `results/bench.json` ({machine['cpus']} CPU cores, "
+             f"{'CUDA' if machine['cuda'] else 'no GPU'}; written by `make bench`):", "",
+             "| key | ours | goal | met | raw measurements |", "| --- | --- | --- | --- | --- |"]
+    for key, goal in result["goals"].items():
+        if key not in result:
+            lines.append(f"| `{key}` | not measured | {goal} | no | |")
+            continue
+        value = result[key]
+        raw = ", ".join(f"{k} {v:.3f} s" for k, v in result.get(RAW.get(key, ""), {}).items())
+        if key == "meta_step_rel_error":
+            raw = f"authors' float32 inverse: {result['meta_step_authors_rel_error']:.1e}"
+        if key == "warm_over_cold":
+            raw = f"warm {result['paper_warm_seconds']:.0f} s / cold {result['paper_cold_seconds']:.0f} s"
+        if key == "quick_book_seconds" and "quick_book_warm_seconds" in result:
+            raw = f"warm rebuild {result['quick_book_warm_seconds']:.0f} s"
+        shown = f"{value:.1e}" if key == "meta_step_rel_error" else f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+        lines.append(f"| `{key}` | {shown} | {goal} | {'yes' if meets(goal, value) else '**no**'} | {raw} |")
+    lines += ["", BENCH_END]
+    return "\n".join(lines)
 
 
 def best_of(fns: dict, repeats: int) -> dict:
@@ -180,6 +221,9 @@ def main(argv=None) -> int:
         Path(tmp).write_text(json.dumps(result, indent=2) + "\n")
 
     atomic_write(out, write)
+    readme = root / "README.md"
+    if BENCH_START in readme.read_text():
+        replace_block(readme, readme_block(result))
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=2))
     return 0
 

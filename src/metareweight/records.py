@@ -75,20 +75,26 @@ def readme_block(record: dict, path: str) -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path, record_path: Path) -> None:
-    """Replace the block between the table1 markers in ``readme`` (atomically)."""
+def replace_block(readme: Path, block: str) -> None:
+    """Replace the block of ``readme`` that starts and ends with the markers ``block`` starts
+    and ends with (atomically)."""
+    start, end = block.splitlines()[0], block.splitlines()[-1]
     text = Path(readme).read_text()
-    if START not in text or END not in text:
-        raise ValueError(f"{readme}: no {START} ... {END} block to update")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    block = readme_block(read_table1(record_path), Path(record_path).as_posix())
+    if start not in text or end not in text:
+        raise ValueError(f"{readme}: no {start} ... {end} block to update")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
     new = head + block + tail
 
     def write(tmp):
         Path(tmp).write_text(new)
 
     atomic_write(Path(readme), write)
+
+
+def update_readme(readme: Path, record_path: Path) -> None:
+    """Replace the table1 block of ``readme`` by the one generated from ``record_path``."""
+    replace_block(readme, readme_block(read_table1(record_path), Path(record_path).as_posix()))
 
 
 if __name__ == "__main__":
