@@ -108,7 +108,7 @@ def _compute_split(faces: Faces, split: Split, cfg, progress: bool):
         steps=cfg["meta_steps"], lr=cfg["meta_lr"], clip=cfg["meta_clip"],
         alpha=cfg["ridge_lambda"], penalty=cfg["ridge_penalty"], hidden=cfg["weight_hidden"],
         activation=cfg["weight_activation"], output=cfg["weight_output"], seed=cfg["meta_seed"],
-        monitor=(X[te], y[te]),
+        monitor=(X[te], y[te]), force_cpu=cfg["force_cpu"],
     )
     train_w = meta.weight_fn(y[tr], yhat0[tr])
     beta_rw = baselines.fit_ridge(X[tr], y[tr], train_w, **ridge)
@@ -158,6 +158,7 @@ def free_weights_run(faces: Faces, split: Split, cfg, *, progress: bool = False)
             X[mt], y[mt], sf.yhat0[mt], X[split.valid], y[split.valid], steps=cfg["free_weight_steps"],
             lr=cfg["meta_lr"], clip=cfg["meta_clip"], alpha=cfg["ridge_lambda"], penalty=cfg["ridge_penalty"],
             mode="free", output=cfg["weight_output"], monitor=(X[split.test], y[split.test]),
+            force_cpu=cfg["force_cpu"],
         )
         return {"weights": result.weights}, {"history": result.history}
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .extractor import pick_device
 from .models import OUTPUT_MAPS, WeightNet
 from .ridge import ridge_solve_in_weights
 
@@ -39,8 +40,8 @@ class MetaResult:
     history: dict = field(default_factory=dict)
 
 
-def _t(a):
-    return torch.as_tensor(np.asarray(a, dtype=np.float64))
+def _t(a, device="cpu"):
+    return torch.as_tensor(np.asarray(a, dtype=np.float64)).to(device)
 
 
 def train_weights(
@@ -62,6 +63,7 @@ def train_weights(
     seed: int = 0,
     monitor: tuple[np.ndarray, np.ndarray] | None = None,
     record_every: int = 10,
+    force_cpu: bool = False,
 ) -> MetaResult:
     """Learn weights for the rows of (X, y) that minimise the validation MSE of the ridge fit.
 
@@ -80,9 +82,14 @@ def train_weights(
         started at z = 1 (w = 0.5 for the default map, whose gradient vanishes at z = 0).
     monitor : (X_test, y_test), optional
         Rows whose MSE and Pearson correlation are recorded for plots only.
+    force_cpu : bool
+        Runs on CUDA (float64) when present unless set; the results come back on the CPU.
     """
-    Xt, yt, y0t = _t(X), _t(y), _t(yhat0)
-    Xv, yv = _t(X_valid), _t(y_valid)
+    device = pick_device(force_cpu)
+    Xt, yt, y0t = _t(X, device), _t(y, device), _t(yhat0, device)
+    Xv, yv = _t(X_valid, device), _t(y_valid, device)
+    if monitor is not None:
+        Xm, ym = _t(monitor[0], device), _t(monitor[1], device)
     if len(yv) == 0:
         raise ValueError("train_weights: the validation set is empty")
     for name, arr in (("X", Xt), ("X_valid", Xv), ("yhat0", y0t)):
@@ -91,14 +98,14 @@ def train_weights(
     if mode == "net":
         with torch.random.fork_rng(devices=[]):  # seeded locally; the global RNG is untouched
             torch.manual_seed(seed)
-            net = WeightNet(hidden, activation, output).double()
+            net = WeightNet(hidden, activation, output).double().to(device)
         params = list(net.parameters())
 
         def weights():
             return net(yt, y0t)
 
     elif mode == "free":
-        z = torch.ones(len(yt), dtype=torch.float64, requires_grad=True)
+        z = torch.ones(len(yt), dtype=torch.float64, device=device, requires_grad=True)
         out_map = OUTPUT_MAPS[output]
         params = [z]
 
@@ -115,10 +122,9 @@ def train_weights(
         history["valid_mse"].append(float(loss))
         history["n_above_0_1"].append(int((w > 0.1).sum()))
         if monitor is not None:
-            pred = _t(monitor[0]) @ beta
-            target = _t(monitor[1])
-            history["monitor_mse"].append(float(((pred - target) ** 2).mean()))
-            history["monitor_corr"].append(float(np.corrcoef(pred.numpy(), target.numpy())[0, 1]))
+            pred = Xm @ beta
+            history["monitor_mse"].append(float(((pred - ym) ** 2).mean()))
+            history["monitor_corr"].append(float(np.corrcoef(pred.cpu().numpy(), monitor[1])[0, 1]))
 
     for step in range(steps + 1):
         w = weights()
@@ -135,9 +141,9 @@ def train_weights(
             torch.nn.utils.clip_grad_value_(params, clip)
         optimiser.step()
 
-    final = weights().detach().numpy()
+    final = weights().detach().cpu().numpy()
     if mode == "net":
-        net.eval()
+        net.eval().cpu()
 
         def weight_fn(y_new, yhat0_new):
             with torch.no_grad():
