@@ -50,6 +50,9 @@ def test_three_ways_to_score_agree(batch):
     for method in ("vmap", "jvp", "fused"):
         torch.testing.assert_close(alignment_scores(model, x, y, g, method), loop, rtol=1e-3, atol=1e-8)
     assert loop.abs().max() > 0
+    model.to(memory_format=torch.channels_last)  # as fine-tuning runs it
+    g_cl = valid_gradient(model, xv, yv)
+    torch.testing.assert_close(alignment_scores(model, x, y, g_cl, "fused"), loop, rtol=1e-3, atol=1e-8)
     with pytest.raises(ValueError, match="unknown method"):
         alignment_scores(model, x, y, g, "other")
 
