@@ -91,6 +91,37 @@ def test_tarball_with_other_checksum_warns_and_loads(tmp_path):
     assert len(faces) == 3
 
 
+def _snapshot(root):
+    return {str(q): (q.stat().st_size, q.stat().st_mtime_ns) for q in sorted(root.rglob("*"))}
+
+
+def test_the_source_is_only_read(tmp_path, monkeypatch):
+    """Loading a folder or a tarball (cold, then from the cache) never writes beside the source,
+    and every file under it is opened read-only."""
+    source = tmp_path / "shared"
+    source.mkdir()
+    folder = _folder(source, NAMES)
+    with tarfile.open(source / "crop_part1.tar.gz", "w:gz") as archive:
+        archive.add(folder, arcname="crop_part1")
+    before = _snapshot(source)
+    modes = []
+    real_open = open
+
+    def spying_open(file, mode="r", *args, **kwargs):
+        if str(file).startswith(str(source)):
+            modes.append(mode)
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", spying_open)
+    with pytest.warns(UserWarning, match="differs from the tarball"):
+        for _ in range(2):
+            load_utkface(source / "crop_part1.tar.gz")
+    for _ in range(2):
+        load_utkface(folder)
+    assert _snapshot(source) == before
+    assert modes and set(modes) <= {"r", "rb"}
+
+
 def _no_partial_cache():
     leftovers = [p for p in data.cache_dir().iterdir() if p.name.startswith(".") or p.suffix == ".tmp"]
     assert leftovers == []
