@@ -91,6 +91,20 @@ def test_tarball_with_other_checksum_warns_and_loads(tmp_path):
     assert len(faces) == 3
 
 
+def test_code_pixels_are_floored_block_means_of_the_raw_pixels(tmp_path):
+    folder = _folder(tmp_path, NAMES)
+    faces = load_utkface(folder)
+    code = data.code_pixels(faces)
+    for i, name in enumerate(faces.names):
+        with Image.open(folder / name) as img:
+            raw = np.asarray(img).astype(np.int64)
+        block_sums = raw.reshape(40, 5, 40, 5, 3).sum(axis=(1, 3))
+        np.testing.assert_array_equal(code.images[i], block_sums // 25)  # integer floor, 0-255
+    assert code.images.dtype == np.float32 and code.images.max() <= 255 and code.images.max() > 1
+    assert code.checksum != faces.checksum and code.checksum.startswith(faces.checksum)
+    np.testing.assert_array_equal(code.ages, faces.ages)
+
+
 def _snapshot(root):
     return {str(q): (q.stat().st_size, q.stat().st_mtime_ns) for q in sorted(root.rglob("*"))}
 

@@ -41,6 +41,7 @@ def test_code_meta_settings_by_name():
     ({"meta_settings": "fast"}, "unknown meta_settings 'fast'"),
     ({"target_low": 30, "target_high": 20}, "target range is empty"),
     ({"n_splits": 0}, "'n_splits' must be at least 1"),
+    ({"pixel_ablation_splits": 0}, "'pixel_ablation_splits' must be at least 1"),
 ])
 def test_bad_parameters_are_named(kwargs, match):
     with pytest.raises(ParameterError, match=match):

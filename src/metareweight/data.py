@@ -11,6 +11,7 @@ leaves a half-written cache behind.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -279,6 +280,17 @@ def make_standin(n: int = 9780, seed: int = 0) -> Faces:
     names = tuple(f"standin_{i:05d}_{ages[i]}.png" for i in range(n))
     checksum = hashlib.sha256(f"stand-in:n={n}:seed={seed}:v1".encode()).hexdigest()
     return Faces(images, ages, names, "stand-in", checksum, "generated")
+
+
+def code_pixels(faces: Faces) -> Faces:
+    """The images as the authors' code feeds them to the CNN: each 5x5 block mean floored to an
+    integer, 0-255, never scaled to [0, 1] (an ablation; the book follows the paper's scaling).
+
+    The checksum gets a suffix, so nothing cached from the scaled images is reused.
+    """
+    sums = np.rint(faces.images.astype(np.float64) * (POOL * POOL * 255.0))  # exact block sums
+    images = np.floor(sums / (POOL * POOL)).astype(np.float32)
+    return dataclasses.replace(faces, images=images, checksum=f"{faces.checksum}+code-pixels")
 
 
 def load_dataset(path: str | os.PathLike | None = None) -> Faces:

@@ -55,6 +55,8 @@ _PAPER = {
     "free_weight_steps": 2000,
     "heatmap_splits": 3,
     "bootstrap_samples": 10000,
+    # chapter 4.3: rerun the first splits on the authors' unscaled integer pixels
+    "pixel_ablation_splits": 2,
     # Appendix A, gradient alignment on the CNN (Figures 5 and 6)
     "align_split": 0,
     "align_epochs": 50,
@@ -118,6 +120,7 @@ _QUICK = dict(
     free_weight_steps=200,
     heatmap_splits=2,
     bootstrap_samples=2000,
+    pixel_ablation_splits=1,
     align_epochs=2,
 )
 
@@ -207,7 +210,7 @@ def resolve(profile: str | None = None, **params) -> Config:
         raise ParameterError(
             f"target range is empty: target_low={cfg['target_low']} > target_high={cfg['target_high']}"
         )
-    for key in ("n_splits", "epochs", "batch_size", "meta_steps"):
+    for key in ("n_splits", "epochs", "batch_size", "meta_steps", "pixel_ablation_splits"):
         if cfg[key] < 1:
             raise ParameterError(f"parameter {key!r} must be at least 1, got {cfg[key]}")
     cfg["profile"] = name
