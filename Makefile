@@ -20,7 +20,7 @@ export PYTHONHASHSEED := 0
 help:
 	@echo "make book [PROFILE=paper|quick]   run every notebook with papermill, build the HTML"
 	@echo "make test                         lint, unit tests, quick notebooks, nbval, build, browser"
-	@echo "make bench                        benchmarks -> results/bench.json"
+	@echo "make bench [BENCH_ARGS=--books]   benchmarks -> results/bench.json and the README table"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

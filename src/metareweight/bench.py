@@ -187,6 +187,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--books", action="store_true",
                         help="also time the quick book cold and warm (minutes)")
+    parser.add_argument("--paper-books", action="store_true",
+                        help="also time `make book` (paper profile) cold and warm on an empty cache (hours)")
     parser.add_argument("--paper-cold-seconds", type=float, default=None,
                         help="measured wall seconds of a cold `make book` (paper profile), to record")
     parser.add_argument("--paper-warm-seconds", type=float, default=None,
@@ -210,6 +212,10 @@ def main(argv=None) -> int:
         for key in ("quick_book_seconds", "quick_book_warm_seconds"):
             if key in previous:
                 result[key] = previous[key]
+    if args.paper_books:
+        with tempfile.TemporaryDirectory(prefix="mrw-bench-") as cache:
+            args.paper_cold_seconds = time_book("paper", cache, root)
+            args.paper_warm_seconds = time_book("paper", cache, root)
     cold = args.paper_cold_seconds or previous.get("paper_cold_seconds")
     warm = args.paper_warm_seconds or previous.get("paper_warm_seconds")
     if cold:
