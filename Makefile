@@ -21,6 +21,7 @@ help:
 	@echo "make book [PROFILE=paper|quick]   run every notebook with papermill, build the HTML"
 	@echo "make test                         lint, unit tests, quick notebooks, nbval, build, browser"
 	@echo "make bench [BENCH_ARGS=--books]   benchmarks -> results/bench.json and the README table"
+	@echo "                                  (--paper-books also times the paper book, hours)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -65,6 +65,10 @@ def test_fused_scores_refuse_a_model_they_have_no_rules_for(batch):
     model.features[1] = torch.nn.GELU()
     with pytest.raises(TypeError, match="no forward-mode rule for GELU"):
         alignment_scores(model, x, y, g, "fused")
+    model.features[1] = torch.nn.ReLU()
+    model.features[0].padding_mode = "reflect"  # would be silently wrong: refused
+    with pytest.raises(TypeError, match="zero padding"):
+        alignment_scores(model, x, y, g, "fused")
 
 
 def test_finetune_records_history_and_alignment_weights_are_clipped():

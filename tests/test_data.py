@@ -106,12 +106,14 @@ def test_code_pixels_are_floored_block_means_of_the_raw_pixels(tmp_path):
 
 
 def _snapshot(root):
-    return {str(q): (q.stat().st_size, q.stat().st_mtime_ns) for q in sorted(root.rglob("*"))}
+    return {str(q): (q.stat().st_size, q.stat().st_mtime_ns) for q in [root, *sorted(root.rglob("*"))]}
 
 
 def test_the_source_is_only_read(tmp_path, monkeypatch):
-    """Loading a folder or a tarball (cold, then from the cache) never writes beside the source,
-    and every file under it is opened read-only."""
+    """Loading a folder or a tarball (cold, then from the cache) never writes beside the source
+    (sizes and mtimes of the folder and everything in it are unchanged), and every file under it
+    that Python's ``open`` touches is opened read-only (tarfile binds its own ``open``; the
+    snapshot covers it)."""
     source = tmp_path / "shared"
     source.mkdir()
     folder = _folder(source, NAMES)

@@ -65,6 +65,9 @@ def _fused_jvp(model: Extractor, x, g_valid: dict):
     a, t = x.contiguous(memory_format=torch.channels_last), None
     for layer in (*model.features, model.head):
         if isinstance(layer, nn.Conv2d):
+            if layer.groups != 1 or layer.padding_mode != "zeros" or layer.bias is None:
+                raise TypeError("method 'fused' handles Conv2d with groups=1, zero padding and a bias "
+                                "only; use 'jvp'")
             w, dw = layer.weight, g_valid[names[layer] + ".weight"]
             both = F.conv2d(a, torch.cat([w, dw]), torch.cat([layer.bias, g_valid[names[layer] + ".bias"]]),
                             layer.stride, layer.padding, layer.dilation)
@@ -107,7 +110,7 @@ def alignment_scores(model, x, y, g_valid: dict, method: str = "fused") -> torch
         grads = per_example_grads(model, x, y)
         return sum((grads[k].reshape(len(x), -1) @ g_valid[k].reshape(-1)) for k in grads)
     if method == "loop":
-        scores = torch.empty(len(x), dtype=x.dtype)
+        scores = torch.empty(len(x), dtype=x.dtype, device=x.device)
         for i in range(len(x)):
             model.zero_grad(set_to_none=True)
             ((model(x[i:i + 1]).squeeze(0) - y[i]) ** 2).backward()

@@ -99,9 +99,11 @@ def train_extractor(
     rows.update(np.asarray(targets, dtype=np.float64).tobytes())
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
                 "n": int(len(targets)), "rows": rows.hexdigest()}
+    device = pick_device(force_cpu)
+    if device.type != "cpu":  # a GPU run differs in the last bits: its own checkpoint
+        settings["device"] = device.type
     key = checkpoint_key(settings, data_checksum, split)
     path = checkpoint_path(key)
-    device = pick_device(force_cpu)
 
     torch.manual_seed(seed)
     model = Extractor()
