@@ -187,6 +187,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--books", action="store_true",
                         help="also time the quick book cold and warm (minutes)")
+    parser.add_argument("--skip-micro", action="store_true",
+                        help="keep the previous micro-benchmarks (alignment, meta step, epoch); only record books")
     parser.add_argument("--paper-books", action="store_true",
                         help="also time `make book` (paper profile) cold and warm on an empty cache (hours)")
     parser.add_argument("--paper-cold-seconds", type=float, default=None,
@@ -200,7 +202,10 @@ def main(argv=None) -> int:
     result = {"machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                           "platform": platform.platform(), "cuda": torch.cuda.is_available()},
               "goals": GOALS}
-    for bench in (bench_alignment, bench_meta_step, bench_epoch):
+    if args.skip_micro:  # everything but the book timings (and goals), as last measured
+        result.update({k: v for k, v in previous.items()
+                       if k != "goals" and not k.startswith(("quick", "paper", "warm"))})
+    for bench in () if args.skip_micro else (bench_alignment, bench_meta_step, bench_epoch):
         print(f"{bench.__name__} ...", flush=True)
         result.update(bench())
     if args.books:
