@@ -183,6 +183,12 @@ def time_book(profile: str, cache: str, root: Path) -> float:
     return time.perf_counter() - start
 
 
+def cold_then_warm(profile: str, root: Path) -> tuple[float, float]:
+    """Wall seconds of ``make book`` on an empty temporary cache, then again with it filled."""
+    with tempfile.TemporaryDirectory(prefix="mrw-bench-") as cache:
+        return time_book(profile, cache, root), time_book(profile, cache, root)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--books", action="store_true",
@@ -205,22 +211,19 @@ def main(argv=None) -> int:
     if args.skip_micro:  # everything but the book timings (and goals), as last measured
         result.update({k: v for k, v in previous.items()
                        if k != "goals" and not k.startswith(("quick", "paper", "warm"))})
-    for bench in () if args.skip_micro else (bench_alignment, bench_meta_step, bench_epoch):
-        print(f"{bench.__name__} ...", flush=True)
-        result.update(bench())
+    else:
+        for bench in (bench_alignment, bench_meta_step, bench_epoch):
+            print(f"{bench.__name__} ...", flush=True)
+            result.update(bench())
     if args.books:
-        with tempfile.TemporaryDirectory(prefix="mrw-bench-") as cache:
-            cold = time_book("quick", cache, root)
-            warm = time_book("quick", cache, root)
+        cold, warm = cold_then_warm("quick", root)
         result.update({"quick_book_seconds": cold, "quick_book_warm_seconds": warm})
     else:
         for key in ("quick_book_seconds", "quick_book_warm_seconds"):
             if key in previous:
                 result[key] = previous[key]
     if args.paper_books:
-        with tempfile.TemporaryDirectory(prefix="mrw-bench-") as cache:
-            args.paper_cold_seconds = time_book("paper", cache, root)
-            args.paper_warm_seconds = time_book("paper", cache, root)
+        args.paper_cold_seconds, args.paper_warm_seconds = cold_then_warm("paper", root)
     cold = args.paper_cold_seconds or previous.get("paper_cold_seconds")
     warm = args.paper_warm_seconds or previous.get("paper_warm_seconds")
     if cold:

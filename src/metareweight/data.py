@@ -192,9 +192,14 @@ def _load_cache(path: Path, checksum: str):
         return None  # truncated or foreign file: rebuilt by the caller
 
 
+def _block_sums(images: np.ndarray) -> np.ndarray:
+    """The exact integer sums of the 25 uint8 pixels behind each pooled value (float64)."""
+    return np.rint(images.astype(np.float64) * (POOL * POOL * 255.0))
+
+
 def _save_cache(path: Path, checksum, images, ages, names) -> None:
     # Pooled values are means of 25 uint8 values: store the exact integer sums (uint16).
-    sums = np.rint(images.astype(np.float64) * (POOL * POOL * 255.0)).astype(np.uint16)
+    sums = _block_sums(images).astype(np.uint16)
 
     def write(tmp):
         with open(tmp, "wb") as handle:
@@ -288,8 +293,7 @@ def code_pixels(faces: Faces) -> Faces:
 
     The checksum gets a suffix, so nothing cached from the scaled images is reused.
     """
-    sums = np.rint(faces.images.astype(np.float64) * (POOL * POOL * 255.0))  # exact block sums
-    images = np.floor(sums / (POOL * POOL)).astype(np.float32)
+    images = np.floor(_block_sums(faces.images) / (POOL * POOL)).astype(np.float32)
     return dataclasses.replace(faces, images=images, checksum=f"{faces.checksum}+code-pixels")
 
 

@@ -17,7 +17,7 @@ from . import baselines
 from .alignment import finetune
 from .cache import memo
 from .data import Faces
-from .extractor import extract_features, pick_device, predict, to_tensor, train_extractor
+from .extractor import device_key, extract_features, predict, to_tensor, train_extractor
 from .meta import train_weights
 from .ridge import design_matrix
 from .splits import Split, in_range
@@ -73,13 +73,9 @@ def split_features(faces: Faces, split: Split, cfg, progress: bool = True) -> Sp
 
 
 def _spec(cfg, faces, split) -> dict:
-    spec = {"v": RESULT_VERSION, "data": faces.checksum, "split": split.index,
+    return {"v": RESULT_VERSION, "data": faces.checksum, "split": split.index,
             "range": [cfg["target_low"], cfg["target_high"]], "seed": cfg["split_seed"],
-            **{k: cfg[k] for k in EXTRACTOR_KEYS + META_KEYS}}
-    device = pick_device(cfg["force_cpu"])
-    if device.type != "cpu":  # results computed on a GPU differ in the last bits: keep them apart
-        spec["device"] = device.type
-    return spec
+            **{k: cfg[k] for k in EXTRACTOR_KEYS + META_KEYS}, **device_key(cfg["force_cpu"])}
 
 
 def run_split(faces: Faces, split: Split, cfg, *, progress: bool = True, use_cache: bool = True):

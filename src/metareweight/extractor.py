@@ -28,6 +28,13 @@ def pick_device(force_cpu: bool = False) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() and not force_cpu else "cpu")
 
 
+def device_key(force_cpu: bool = False) -> dict:
+    """What a cache key adds for the device: nothing on the CPU (keys stay as they were), the
+    device type on a GPU, whose results differ from the CPU's in the last bits."""
+    device = pick_device(force_cpu)
+    return {} if device.type == "cpu" else {"device": device.type}
+
+
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """(n, 40, 40, 3) float images -> (n, 3, 40, 40) float32 tensor."""
     return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32))
@@ -99,11 +106,10 @@ def train_extractor(
     rows.update(np.asarray(targets, dtype=np.float64).tobytes())
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
                 "n": int(len(targets)), "rows": rows.hexdigest()}
-    device = pick_device(force_cpu)
-    if device.type != "cpu":  # a GPU run differs in the last bits: its own checkpoint
-        settings["device"] = device.type
+    settings.update(device_key(force_cpu))
     key = checkpoint_key(settings, data_checksum, split)
     path = checkpoint_path(key)
+    device = pick_device(force_cpu)
 
     torch.manual_seed(seed)
     model = Extractor()
