@@ -40,7 +40,7 @@ def _record():
     row = {k: 1.0 for k in records.SPLIT_KEYS}
     row["split"] = 0
     return {"profile": "quick", "units": "years^2", "data_sha256": "x", "versions": {},
-            "wall_seconds": 1.0, "splits": [row]}
+            "config": {}, "cold_seconds": {"main": 1.0}, "splits": [row]}
 
 
 def test_write_table1_round_trip_and_atomic(tmp_path):
@@ -96,3 +96,25 @@ def test_update_readme_replaces_only_the_block(tmp_path):
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("\noutro\n") and "old" not in text
     assert "| Reweighted | 0.206 ± 0.016 | 1.000 ± 0.000 | 25.00 ± 0.00 |" in text
+
+
+def test_paired_bootstrap_rows_on_a_known_shift():
+    from metareweight.stats import paired_bootstrap_rows
+
+    rng = np.random.default_rng(3)
+    base = rng.uniform(1, 2, size=400)
+    out = paired_bootstrap_rows(base, base - 0.5, n_boot=2000)
+    assert out["diff"] == pytest.approx(0.5)
+    assert out["ci_low"] == pytest.approx(0.5) and out["ci_high"] == pytest.approx(0.5)  # a constant shift
+    noisy = paired_bootstrap_rows(base, base + rng.normal(0, 1, size=400), n_boot=2000)
+    assert noisy["ci_low"] < noisy["diff"] < noisy["ci_high"]
+    assert noisy["ci_low"] < 0 < noisy["ci_high"]  # no real difference: the interval covers 0
+    assert 0.05 < noisy["p_better"] < 0.95
+
+
+def test_mean_diff_ci_uses_the_sample_std():
+    from metareweight.stats import mean_diff_ci
+
+    out = mean_diff_ci([3.0, 5.0, 7.0], [1.0, 2.0, 3.0], n_boot=500)
+    assert out["mean"] == pytest.approx(3.0) and out["sd"] == pytest.approx(1.0) and out["n"] == 3
+    assert 2.0 <= out["ci_low"] <= out["ci_high"] <= 4.0

@@ -26,6 +26,7 @@ from torch.func import functional_call, grad, vmap
 
 from .extractor import pick_device, to_tensor
 from .models import Extractor
+from .runconfig import Progress
 
 
 def _params(model):
@@ -146,6 +147,7 @@ def finetune(
     scale: float = 2.0,
     method: str = "fused",
     force_cpu: bool = False,
+    progress: str = "",
 ) -> FinetuneResult:
     """Fine-tune ``model`` in place with Adam(``lr``), mini-batches in a fixed order.
 
@@ -155,6 +157,7 @@ def finetune(
     ``mean_i w_i (f(x_i) - y_i)^2`` per batch.  ``history`` holds per epoch the Pearson
     correlation and MSE on the monitored rows (plotted only) and the mean weight.  Runs on CUDA
     when present unless ``force_cpu``, with channels-last convolutions; the model ends on the CPU.
+    A non-empty ``progress`` label reports the epochs on the terminal.
     """
     if weighting not in ("alignment", "uniform"):
         raise ValueError(f"unknown weighting {weighting!r}")
@@ -186,6 +189,7 @@ def finetune(
             history["monitor_mse"].append(float(np.mean((pred - monitor[1]) ** 2)))
 
     record(0, 1.0)
+    bar = Progress(f"fine-tuning {progress}", epochs, enabled=bool(progress), unit="epoch ")
     for epoch in range(1, epochs + 1):
         model.train()
         weights_seen = []
@@ -201,6 +205,7 @@ def finetune(
             (w * (model(xb) - yb) ** 2).mean().backward()
             optimiser.step()
         record(epoch, float(torch.cat(weights_seen).mean()))
+        bar.update(epoch, **({"test_corr": history["monitor_corr"][-1]} if monitor is not None else {}))
     model.eval()
     model.cpu()
     return FinetuneResult(history)

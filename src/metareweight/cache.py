@@ -11,6 +11,7 @@ import io
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +30,25 @@ def cache_dir() -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``; remove the temporary file on error."""
+    """Call ``write(tmp_path)`` then rename onto ``path``; remove the temporary file on error.
+
+    The file ends with the permissions a newly created file gets (0666 less the umask), not
+    the 0600 of the temporary file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -75,11 +87,14 @@ def load_entry(path: Path):
 def memo(namespace: str, spec: dict, compute, *, use_cache: bool = True):
     """``compute()`` -> (arrays, info), cached under ``namespace`` by the inputs in ``spec``."""
     path = cache_dir() / namespace / f"{key_of(spec)}.npz"
-    if use_cache:
+    if use_cache and os.environ.get("METAREWEIGHT_FRESH", "") in ("", "0"):  # FRESH=1 recomputes
         hit = load_entry(path)
         if hit is not None:
             return hit
+    started = time.perf_counter()
     arrays, info = compute()
+    # the cost of computing it, kept with the entry: records report this, never a cache hit's time
+    info = {**info, "cold_seconds": info.get("cold_seconds", time.perf_counter() - started)}
     if use_cache:
         save_entry(path, arrays, info)
     return arrays, info

@@ -299,8 +299,10 @@ def code_pixels(faces: Faces) -> Faces:
 
 def load_dataset(path: str | os.PathLike | None = None) -> Faces:
     """UTKFace from ``path`` or ``$UTKFACE``; the generated stand-in when neither is set."""
+    from .runconfig import note_data
+
     if path is None:
         path = os.environ.get(DATA_ENV) or None
-    if path is None:
-        return make_standin()
-    return load_utkface(path)
+    faces = make_standin() if path is None else load_utkface(path)
+    note_data(faces.checksum, faces.source)
+    return faces

@@ -8,6 +8,7 @@ units: the paper's (400 x MSE on age/100, that is years^2 / 25) and years^2.
 from __future__ import annotations
 
 import copy
+import hashlib
 import time
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from .data import Faces
 from .extractor import device_key, extract_features, predict, to_tensor, train_extractor
 from .meta import train_weights
 from .ridge import design_matrix
+from .runconfig import Progress
 from .splits import Split, in_range
 
 AGE_SCALE = 100.0
@@ -39,18 +41,36 @@ def paper_units(mse_scaled):
 
 EXTRACTOR_KEYS = ("epochs", "batch_size", "lr", "train_seed", "force_cpu")
 META_KEYS = ("ridge_lambda", "ridge_penalty", "weight_hidden", "weight_activation",
-             "weight_output", "meta_lr", "meta_steps", "meta_clip", "meta_seed")
+             "weight_output", "weight_inputs", "meta_lr", "meta_steps", "meta_clip", "meta_seed",
+             "meta_precision")
+
+
+def pixels_of(faces: Faces) -> str:
+    """``"code"`` for the authors' unscaled pixels (:func:`data.code_pixels`), else ``"scaled"``."""
+    return "code" if faces.checksum.endswith("+code-pixels") else "scaled"
 
 
 def get_extractor(faces: Faces, split: Split, cfg, progress: bool = True):
-    """The split's trained extractor (from the checkpoint cache when available)."""
+    """The split's trained extractor: shipped, else from the checkpoint cache, else trained."""
     return train_extractor(
         faces.images[split.train_all], faces.ages[split.train_all] / AGE_SCALE,
         epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"], seed=cfg["train_seed"],
         data_checksum=faces.checksum, split=split.index,
         monitor=(faces.images[split.test], faces.ages[split.test] / AGE_SCALE),
         force_cpu=cfg["force_cpu"], progress=progress,
+        label=f"{pixels_of(faces)} pixels, seed {cfg['train_seed']}",
     )
+
+
+def extractor_jobs(cfg) -> list[tuple[str, int, int]]:
+    """Every extractor the book trains, as (pixels, split, seed), in the order the book needs
+    them: the main splits, the pixel ablation, then the extra extractor seeds."""
+    seed = cfg["train_seed"]
+    jobs = [("scaled", k, seed) for k in range(cfg["n_splits"])]
+    jobs += [("code", k, seed) for k in range(min(cfg["pixel_ablation_splits"], cfg["n_splits"]))]
+    extra = [s for s in range(cfg["extractor_seeds"]) if s != seed]
+    jobs += [("scaled", k, s) for s in extra for k in range(min(cfg["extractor_seed_splits"], cfg["n_splits"]))]
+    return jobs
 
 
 @dataclass
@@ -72,10 +92,28 @@ def split_features(faces: Faces, split: Split, cfg, progress: bool = True) -> Sp
     return SplitFeatures(design_matrix(feats), faces.ages / AGE_SCALE, yhat0, trained)
 
 
+def rows_digest(split: Split) -> str:
+    """sha256 of the split's actual rows: test, validation, meta-training and training indices."""
+    digest = hashlib.sha256()
+    for rows in (split.test, split.valid, split.meta_train, split.train_all):
+        digest.update(np.asarray(rows, dtype=np.int64).tobytes())
+        digest.update(b"|")
+    return digest.hexdigest()
+
+
 def _spec(cfg, faces, split) -> dict:
-    return {"v": RESULT_VERSION, "data": faces.checksum, "split": split.index,
+    return {"v": RESULT_VERSION, "data": faces.checksum, "split": split.index, "rows": rows_digest(split),
             "range": [cfg["target_low"], cfg["target_high"]], "seed": cfg["split_seed"],
             **{k: cfg[k] for k in EXTRACTOR_KEYS + META_KEYS}, **device_key(cfg["force_cpu"])}
+
+
+def meta_progress(what: str, steps: int, enabled: bool = True):
+    """A ``progress(step, steps, valid_mse)`` callback for the meta step that reports on the
+    terminal (None when disabled)."""
+    if not enabled:
+        return None
+    bar = Progress(what, steps, unit="step ")
+    return lambda step, total, valid_mse: bar.update(step, valid_mse_years2=valid_mse * AGE_SCALE**2)
 
 
 def run_split(faces: Faces, split: Split, cfg, *, progress: bool = True, use_cache: bool = True):
@@ -107,8 +145,11 @@ def _compute_split(faces: Faces, split: Split, cfg, progress: bool):
         X[mt], y[mt], yhat0[mt], X[va], y[va],
         steps=cfg["meta_steps"], lr=cfg["meta_lr"], clip=cfg["meta_clip"],
         alpha=cfg["ridge_lambda"], penalty=cfg["ridge_penalty"], hidden=cfg["weight_hidden"],
-        activation=cfg["weight_activation"], output=cfg["weight_output"], seed=cfg["meta_seed"],
+        activation=cfg["weight_activation"], output=cfg["weight_output"], inputs=cfg["weight_inputs"],
+        seed=cfg["meta_seed"], precision=cfg["meta_precision"],
         monitor=(X[te], y[te]), force_cpu=cfg["force_cpu"],
+        progress=meta_progress(f"meta step, split {split.index} ({pixels_of(faces)} pixels)", cfg["meta_steps"],
+                               progress),
     )
     train_w = meta.weight_fn(y[tr], yhat0[tr])
     beta_rw = baselines.fit_ridge(X[tr], y[tr], train_w, **ridge)
@@ -126,8 +167,15 @@ def _compute_split(faces: Faces, split: Split, cfg, progress: bool):
         "split": split.index,
         "seconds": time.perf_counter() - started,
         "extractor_seconds": float(sum(sf.extractor.history.get("seconds", []))),
+        "extractor_key": sf.extractor.key,
         "mse": {m: baselines.mse(p, y[te]) for m, p in preds.items()},
         "valid_mse_reweighted": baselines.mse(X[va] @ beta_rw, y[va]),
+        # the validation rows are inside the rows All and Restricted are fitted on (the authors'
+        # protocol), so these two validation scores are in-sample
+        "valid_mse": {"all": baselines.mse(X[va] @ beta_all, y[va]),
+                      "restricted": baselines.mse(X[va] @ beta_res, y[va]),
+                      "reweighted": baselines.mse(X[va] @ beta_rw, y[va]),
+                      "meta_final": float(meta.history["valid_mse"][-1])},
         "n_weights_above_0_1": int((meta.weights > 0.1).sum()),
         "n_meta_train": len(mt),
         "n_restricted": int(mask.sum()),
@@ -147,7 +195,7 @@ def run_all(faces: Faces, splits, cfg, *, progress: bool = True):
     return [run_split(faces, s, cfg, progress=progress) for s in splits]
 
 
-def free_weights_run(faces: Faces, split: Split, cfg, *, progress: bool = False) -> dict:
+def free_weights_run(faces: Faces, split: Split, cfg, *, progress: bool = True) -> dict:
     """History of the meta step with one free weight per meta-training row (chapter 3), cached."""
 
     def compute():
@@ -158,7 +206,8 @@ def free_weights_run(faces: Faces, split: Split, cfg, *, progress: bool = False)
             X[mt], y[mt], sf.yhat0[mt], X[split.valid], y[split.valid], steps=cfg["free_weight_steps"],
             lr=cfg["meta_lr"], clip=cfg["meta_clip"], alpha=cfg["ridge_lambda"], penalty=cfg["ridge_penalty"],
             mode="free", output=cfg["weight_output"], monitor=(X[split.test], y[split.test]),
-            force_cpu=cfg["force_cpu"],
+            force_cpu=cfg["force_cpu"], precision=cfg["meta_precision"],
+            progress=meta_progress(f"free weights, split {split.index}", cfg["free_weight_steps"], progress),
         )
         return {"weights": result.weights}, {"history": result.history}
 
@@ -170,7 +219,7 @@ ALIGN_KEYS = ("align_epochs", "align_lr", "align_scale")
 ALIGN_METHOD = "fused"  # how alignment_scores computes the scores (part of the cache key)
 
 
-def alignment_runs(faces: Faces, split: Split, cfg, *, progress: bool = False) -> dict:
+def alignment_runs(faces: Faces, split: Split, cfg, *, progress: bool = True) -> dict:
     """Appendix A fine-tuning of the split's extractor: histories for the alignment weighting, the
     restricted rows and all rows (Figure 5), cached."""
     def compute():
@@ -186,7 +235,7 @@ def alignment_runs(faces: Faces, split: Split, cfg, *, progress: bool = False) -
                 valid=(faces.images[va], faces.ages[va] / AGE_SCALE),
                 monitor=(faces.images[split.test], faces.ages[split.test] / AGE_SCALE),
                 lr=cfg["align_lr"], scale=cfg["align_scale"], method=ALIGN_METHOD,
-                force_cpu=cfg["force_cpu"],
+                force_cpu=cfg["force_cpu"], progress=f"split {split.index}, {name}" if progress else "",
             ).history
         return {}, runs
 

@@ -9,16 +9,19 @@ from the last finished epoch and ends with the same numbers as an uninterrupted 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from .cache import atomic_write, cache_dir, key_of
 from .models import Extractor
+from .runconfig import Progress
 
 CHECKPOINT_VERSION = 1
 
@@ -53,6 +56,7 @@ class TrainedExtractor:
     history: dict = field(default_factory=dict)
     key: str = ""
     resumed_from: int = 0
+    shipped: bool = False
 
 
 def checkpoint_key(settings: dict, data_checksum: str, split: int) -> str:
@@ -60,8 +64,111 @@ def checkpoint_key(settings: dict, data_checksum: str, split: int) -> str:
     return key_of({"v": CHECKPOINT_VERSION, "settings": settings, "data": data_checksum, "split": split})
 
 
+def _settings(images, targets, epochs, batch_size, lr, seed, force_cpu) -> dict:
+    # The key covers the exact training rows in their order, so a different split protocol,
+    # seed or dataset can never pick up another run's checkpoint.
+    rows = hashlib.sha256(np.ascontiguousarray(images).tobytes())
+    rows.update(np.asarray(targets, dtype=np.float64).tobytes())
+    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
+                "n": int(len(targets)), "rows": rows.hexdigest()}
+    settings.update(device_key(force_cpu))
+    return settings
+
+
+def extractor_key(images, targets, *, epochs, batch_size=100, lr=1e-4, seed=0, data_checksum="", split=0,
+                  force_cpu=False) -> str:
+    """Cache key (and shipped name) of the extractor trained on these rows with these settings."""
+    settings = _settings(images, targets, epochs, batch_size, lr, seed, force_cpu)
+    return checkpoint_key(settings, data_checksum, split)
+
+
+def cached_epochs(key: str) -> int:
+    """Epochs finished by the cached checkpoint ``key`` (0 when there is none)."""
+    path = checkpoint_path(key)
+    state = _load_checkpoint(path) if path.exists() else None
+    return 0 if state is None else int(state["epoch"])
+
+
 def checkpoint_path(key: str) -> Path:
     return cache_dir() / "extractors" / f"{key}.pt"
+
+
+#: Environment: another folder of shipped extractors (tests), and FRESH runs that ignore both
+#: the shipped extractors and the cached checkpoints.
+SHIPPED_ENV = "METAREWEIGHT_SHIPPED"
+FRESH_ENV = "METAREWEIGHT_FRESH"
+MANIFEST = "manifest.json"
+
+
+def fresh() -> bool:
+    """True when this run retrains everything from scratch (``make book FRESH=1``)."""
+    return os.environ.get(FRESH_ENV, "") not in ("", "0")
+
+
+def shipped_dir() -> Path:
+    """Folder of the extractors shipped with the repository (``results/paper/extractors``)."""
+    folder = os.environ.get(SHIPPED_ENV)
+    return Path(folder) if folder else Path(__file__).resolve().parents[2] / "results" / "paper" / "extractors"
+
+
+def read_manifest(folder: Path | None = None) -> dict:
+    """``{"extractors": {key: entry}}`` of the shipped folder (empty when there is none)."""
+    path = (folder or shipped_dir()) / MANIFEST
+    if not path.exists():
+        return {"extractors": {}}
+    return json.loads(path.read_text())
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class ShippedError(ValueError):
+    """A shipped extractor whose file does not match its manifest."""
+
+
+def load_shipped(key: str, folder: Path | None = None):
+    """(model state dict, history) of the shipped extractor ``key``, or None when none is shipped.
+
+    The file must match the sha256 of its manifest entry and load with ``weights_only``;
+    otherwise :class:`ShippedError` names the file.
+    """
+    folder = folder or shipped_dir()
+    entry = read_manifest(folder)["extractors"].get(key)
+    if entry is None:
+        return None
+    path = folder / entry["file"]
+    if not path.exists():
+        raise ShippedError(f"{path}: shipped extractor listed in {folder / MANIFEST} is missing")
+    digest = sha256_of(path)
+    if digest != entry["sha256"]:
+        raise ShippedError(f"{path}: sha256 {digest[:12]}… does not match the manifest's "
+                           f"{entry['sha256'][:12]}… (tampered or truncated)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ShippedError(f"{path}: cannot be loaded with weights_only ({err})") from err
+    return state, entry["history"]
+
+
+def ship(trained: TrainedExtractor, folder: Path, info: dict) -> dict:
+    """Write the final weights of ``trained`` to ``folder`` and its entry in the manifest.
+
+    ``info`` says what it was trained on (data checksum, split, pixels, seed, epochs).  Both
+    files are written atomically; the returned entry carries the file's sha256.
+    """
+    folder = Path(folder)
+    path = folder / f"{trained.key}.pt"
+    state = {k: v.detach().cpu().clone() for k, v in trained.model.state_dict().items()}
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    entry = {**info, "key": trained.key, "file": path.name, "sha256": sha256_of(path),
+             "history": trained.history}
+    manifest = read_manifest(folder)
+    manifest["extractors"][trained.key] = entry
+    manifest["extractors"] = dict(sorted(manifest["extractors"].items()))
+    text = json.dumps(manifest, indent=1) + "\n"
+    atomic_write(folder / MANIFEST, lambda tmp: Path(tmp).write_text(text))
+    return entry
 
 
 def _load_checkpoint(path: Path):
@@ -89,6 +196,7 @@ def train_extractor(
     use_cache: bool = True,
     progress: bool = True,
     stop_after: int | None = None,
+    label: str = "",
 ) -> TrainedExtractor:
     """Train the extractor with its linear head on ``images`` to predict ``targets`` (age/100).
 
@@ -97,26 +205,31 @@ def train_extractor(
     ``torch.manual_seed(seed)``.  With ``use_cache`` the result is cached per (settings,
     ``data_checksum``, ``split``) and reused; a partly trained checkpoint is resumed.
 
-    ``stop_after`` stops after that many epochs in total (for tests of interruption), leaving the
+    ``progress`` reports epochs and losses on the terminal (:class:`runconfig.Progress`), under
+    ``label``.  ``stop_after`` stops after that many epochs in total (for tests of interruption), leaving the
     checkpoint of the last finished epoch behind.
     """
-    # The key covers the exact training rows in their order, so a different split protocol,
-    # seed or dataset can never pick up another run's checkpoint.
-    rows = hashlib.sha256(np.ascontiguousarray(images).tobytes())
-    rows.update(np.asarray(targets, dtype=np.float64).tobytes())
-    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-                "n": int(len(targets)), "rows": rows.hexdigest()}
-    settings.update(device_key(force_cpu))
+    settings = _settings(images, targets, epochs, batch_size, lr, seed, force_cpu)
     key = checkpoint_key(settings, data_checksum, split)
     path = checkpoint_path(key)
     device = pick_device(force_cpu)
 
     torch.manual_seed(seed)
     model = Extractor()
+    if use_cache and not fresh() and stop_after is None:
+        try:
+            shipped = load_shipped(key)
+        except ShippedError as err:
+            warnings.warn(f"{err}; retraining it", stacklevel=2)
+            shipped = None
+        if shipped is not None:
+            model.load_state_dict(shipped[0])
+            model.eval()
+            return TrainedExtractor(model, dict(shipped[1]), key, epochs, shipped=True)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     history = {"train_mse": [], "monitor_mse": [], "seconds": []}
     start = 0
-    state = _load_checkpoint(path) if use_cache and path.exists() else None
+    state = _load_checkpoint(path) if use_cache and not fresh() and path.exists() else None
     if state is not None:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
@@ -135,9 +248,9 @@ def train_extractor(
         mx, my = to_tensor(monitor[0]).to(device), torch.as_tensor(monitor[1], dtype=torch.float32)
     n = len(y)
     last = epochs if stop_after is None else min(epochs, stop_after)
-    bar = tqdm(range(start, last), desc=f"extractor split {split}", disable=not progress,
-               initial=start, total=epochs)
-    for epoch in bar:
+    bar = Progress(f"extractor split {split}{' (' + label + ')' if label else ''}", epochs,
+                   enabled=progress and start < last, unit="epoch ")
+    for epoch in range(start, last):
         tick = time.perf_counter()
         model.train()
         total = 0.0
@@ -153,7 +266,7 @@ def train_extractor(
             pred = predict(model, mx)
             history["monitor_mse"].append(float(((pred - my.numpy()) ** 2).mean()))
         history["seconds"].append(time.perf_counter() - tick)
-        bar.set_postfix(train_mse=f"{total / n:.5f}")
+        bar.update(epoch + 1, train_mse=total / n)
         if use_cache:
             snapshot = {
                 "version": CHECKPOINT_VERSION,

@@ -38,6 +38,9 @@ _PAPER = {
     "lr": 1e-4,
     "train_seed": 0,
     "force_cpu": False,
+    # extractor seeds: seeds 0 .. extractor_seeds-1 on the first extractor_seed_splits splits
+    "extractor_seeds": 3,
+    "extractor_seed_splits": 2,
     # ridge head (Sections 3.1, 4.2)
     "ridge_lambda": 5e-3,
     "ridge_penalty": "n",
@@ -45,6 +48,7 @@ _PAPER = {
     "weight_hidden": 20,
     "weight_activation": "relu",
     "weight_output": "inverse_square",
+    "weight_inputs": "both",  # h_theta's inputs: "both" (y, yhat0), "y" only or "yhat0" only
     # The authors' code settings: Table 1 and the saved per-split values come from runs with
     # them; the paper's text settings (Adam 1e-4, 1,000 steps) are run beside them in 4.3.
     "meta_settings": "code",
@@ -52,6 +56,8 @@ _PAPER = {
     "meta_steps": -1,  # -1: take it from meta_settings
     "meta_clip": -1.0,  # -1: take it from meta_settings; 0 disables clipping
     "meta_seed": 0,
+    # "fast": float32 Gram matrix, float64 solve and hypergradient; "exact": float64 throughout
+    "meta_precision": "fast",
     "free_weight_steps": 2000,
     "heatmap_splits": 3,
     "bootstrap_samples": 10000,
@@ -121,6 +127,8 @@ _QUICK = dict(
     heatmap_splits=2,
     bootstrap_samples=2000,
     pixel_ablation_splits=1,
+    extractor_seeds=2,
+    extractor_seed_splits=1,
     align_epochs=2,
 )
 
@@ -130,18 +138,67 @@ PROFILES = MappingProxyType(
 )
 
 
+#: Settings that must be at least 1, and settings restricted to a set of values.
+AT_LEAST_ONE = ("n_splits", "epochs", "batch_size", "meta_steps", "pixel_ablation_splits")
+CHOICES = {"ridge_penalty": ("n", "sum_w", "plain"), "weight_inputs": ("both", "y", "yhat0"),
+           "meta_precision": ("fast", "exact"), "weight_activation": ("relu", "tanh", "sigmoid"),
+           "weight_output": ("inverse_square", "sigmoid", "one_plus_tanh")}
+
+
 class ParameterError(ValueError):
     """A notebook parameter or profile that cannot be used."""
 
 
+#: Every setting read through any :class:`Config` of this process (what the chapter used).
+_READ: set[str] = set()
+
+
 class Config(dict):
-    """Resolved settings: a dict whose keys also read as attributes (``cfg.epochs``)."""
+    """Resolved settings: a dict whose keys also read as attributes (``cfg.epochs``).
+
+    Every read by key or attribute is recorded in the process-wide set of settings read
+    (:func:`settings_read`), so a test can check that a chapter declares every setting that
+    reaches its computation, shared runs included.  ``overrides`` holds the explicit values that
+    differ from the profile's; ``declared`` the names the chapter declared as parameters.
+    """
+
+    overrides: dict
+    declared: tuple
+
+    def __getitem__(self, key):
+        value = dict.__getitem__(self, key)
+        if key != "profile":
+            _READ.add(key)
+        return value
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
 
     def __getattr__(self, name):
         try:
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+    def variant(self, **changes) -> Config:
+        """The same run with ``changes`` on top of this config's explicit values (re-resolved, so
+        a new ``meta_settings`` brings its own optimiser settings unless they were set)."""
+        params = {k: v for k, v in self.overrides.items() if k not in changes}
+        if "meta_settings" in changes:
+            for key in META_SETTINGS[changes["meta_settings"]]:
+                if key not in params:
+                    params[key] = None
+        return resolve(dict.__getitem__(self, "profile"), **params, **changes)
+
+    def settings(self, names=None) -> dict:
+        """Plain dict of the given settings (default: the declared ones) without recording reads."""
+        names = self.declared if names is None else names
+        return {k: dict.__getitem__(self, k) for k in names if k in self}
+
+
+def settings_read() -> set[str]:
+    """Names of the settings read so far in this process."""
+    return set(_READ)
 
 
 def _check_type(name, value, reference):
@@ -191,27 +248,43 @@ def resolve(profile: str | None = None, **params) -> Config:
         Every setting of the profile, with ``profile`` and the resolved meta-step settings.
     """
     name = profile_name(profile)
-    cfg = Config(PROFILES[name])
+    base = PROFILES[name]
+    values = dict(base)
+    overrides = {}
     for key, value in params.items():
-        if key not in cfg:
+        if key not in values:
             raise ParameterError(
-                f"unknown parameter {key!r}; known parameters are {sorted(cfg)}"
+                f"unknown parameter {key!r}; known parameters are {sorted(values)}"
             )
         if value is not None:
-            cfg[key] = _check_type(key, value, PROFILES[name][key])
-    if cfg["meta_settings"] not in META_SETTINGS:
+            values[key] = _check_type(key, value, base[key])
+            if values[key] != base[key]:
+                overrides[key] = values[key]
+    if values["meta_settings"] not in META_SETTINGS:
         raise ParameterError(
-            f"unknown meta_settings {cfg['meta_settings']!r}; choose one of {sorted(META_SETTINGS)}"
+            f"unknown meta_settings {values['meta_settings']!r}; choose one of {sorted(META_SETTINGS)}"
         )
-    for key, value in META_SETTINGS[cfg["meta_settings"]].items():
-        if cfg[key] == -1:
-            cfg[key] = value
-    if not 0 <= cfg["target_low"] <= cfg["target_high"]:
+    for key, value in META_SETTINGS[values["meta_settings"]].items():
+        if values[key] == -1:
+            values[key] = value
+    if not 0 <= values["target_low"] <= values["target_high"]:
         raise ParameterError(
-            f"target range is empty: target_low={cfg['target_low']} > target_high={cfg['target_high']}"
+            f"target range is empty: target_low={values['target_low']} > target_high={values['target_high']}"
         )
-    for key in ("n_splits", "epochs", "batch_size", "meta_steps", "pixel_ablation_splits"):
-        if cfg[key] < 1:
-            raise ParameterError(f"parameter {key!r} must be at least 1, got {cfg[key]}")
-    cfg["profile"] = name
+    for key in AT_LEAST_ONE:
+        if values[key] < 1:
+            raise ParameterError(f"parameter {key!r} must be at least 1, got {values[key]}")
+    for key, choices in CHOICES.items():
+        if values[key] not in choices:
+            raise ParameterError(f"parameter {key!r} must be one of {sorted(choices)}, got {values[key]!r}")
+    values["profile"] = name
+    cfg = Config(values)
+    cfg.overrides = overrides
+    cfg.declared = tuple(k for k in params if k in base)
     return cfg
+
+
+def resolve_declared(profile: str | None, namespace: dict) -> Config:
+    """:func:`resolve` with every setting the chapter declared: the names of ``namespace`` (the
+    notebook's globals after its ``parameters`` cell) that are settings of the profiles."""
+    return resolve(profile, **{k: namespace[k] for k in PROFILES["paper"] if k in namespace})

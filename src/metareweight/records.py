@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .cache import atomic_write
 
-SCHEMA_KEYS = ("profile", "units", "data_sha256", "versions", "wall_seconds", "splits")
+SCHEMA_KEYS = ("profile", "units", "data_sha256", "versions", "config", "cold_seconds", "splits")
 SPLIT_KEYS = ("split", "all", "restricted", "reweighted", "constant", "cnn_head",
               "n_weights_above_0_1")
 

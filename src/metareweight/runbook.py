@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from .cache import atomic_write
 from .profiles import PROFILES, ParameterError, _check_type, profile_name
+from .runconfig import CHAPTER_ENV, OVERRIDES_ENV, run_tag
 
 
 def repo_root(start: Path | None = None) -> Path:
@@ -87,9 +90,47 @@ def check_parameters(params: dict, declared: dict[str, set[str]]) -> None:
             _check_type(key, value, PROFILES["paper"][key])
 
 
+REPORT = "report"  # shown after the intro, executed last: it reads every other chapter's records
+
+EXPORT_CELL = """from metareweight import runconfig as _runconfig
+_runconfig.export({path!r}, globals().get("cfg"))"""
+
+
+def execution_order(names: list[str]) -> list[str]:
+    """The toc order, with the report (which reads the other chapters' records) last."""
+    return [n for n in names if n != REPORT] + [n for n in names if n == REPORT]
+
+
+def run_overrides(params: dict, profile: str) -> dict:
+    """The explicit parameters that differ from the profile's values."""
+    base = PROFILES[profile]
+    return {k: v for k, v in sorted(params.items()) if k not in base or base[k] != v}
+
+
+def _kernel_manager_class():
+    """A kernel manager on IPC sockets in a private folder: no 'running over TCP without
+    encryption' warning, and nothing to eavesdrop on."""
+    from jupyter_client.manager import KernelManager
+
+    folder = tempfile.mkdtemp(prefix="metareweight-kernel-")
+
+    class IPCKernelManager(KernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+            self.ip = os.path.join(folder, "kernel")
+
+    return IPCKernelManager
+
+
 def execute(name: str, root: Path, profile: str, params: dict, log=print) -> Path:
-    """Run one notebook with papermill (only the parameters it declares are injected)."""
+    """Run one notebook with papermill (only the parameters it declares are injected).
+
+    A hidden last cell exports the chapter's resolved settings and the settings it read; they
+    are stored in the executed notebook's metadata under ``metareweight``.
+    """
     import jupytext
+    import nbformat
     import papermill
 
     source = root / "notebooks" / f"{name}.md"
@@ -97,6 +138,9 @@ def execute(name: str, root: Path, profile: str, params: dict, log=print) -> Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     notebook = jupytext.read(source)
     with tempfile.TemporaryDirectory() as tmp:
+        sidecar = Path(tmp) / "config.json"
+        notebook.cells.append(nbformat.v4.new_code_cell(
+            EXPORT_CELL.format(path=str(sidecar)), metadata={"tags": ["remove-cell"]}))
         src_ipynb = Path(tmp) / f"{name}.ipynb"
         jupytext.write(notebook, src_ipynb)
         declared = papermill.inspect_notebook(str(src_ipynb))
@@ -104,14 +148,27 @@ def execute(name: str, root: Path, profile: str, params: dict, log=print) -> Pat
         target = out_dir / f"{name}.ipynb"
         partial = out_dir / f".{name}.partial.ipynb"
         started = time.perf_counter()
+        os.environ[CHAPTER_ENV] = name
+        log(f"> {name} ({', '.join(f'{k}={v}' for k, v in params.items()) or 'profile defaults'})")
         try:
             papermill.execute_notebook(
                 str(src_ipynb), str(partial), parameters={"profile": profile, **params},
                 cwd=str(out_dir), kernel_name="python3", progress_bar=False, log_output=False,
+                kernel_manager_class=_kernel_manager_class(),
             )
         except Exception:
             os.replace(partial, out_dir / f"{name}.failed.ipynb") if partial.exists() else None
             raise
+        finally:
+            os.environ.pop(CHAPTER_ENV, None)
+        executed = nbformat.read(partial, as_version=4)
+        exported = json.loads(sidecar.read_text())
+        executed.metadata["metareweight"] = {**exported, "declared": sorted(set(declared) - {"profile"})}
+        for cell in executed.cells:  # papermill's injected parameters stay available, collapsed
+            tags = cell.metadata.setdefault("tags", [])
+            if "injected-parameters" in tags and "hide-cell" not in tags:
+                tags.append("hide-cell")
+        atomic_write(partial, lambda tmp_path: nbformat.write(executed, tmp_path))
         os.replace(partial, target)
         log(f"  {name}: {time.perf_counter() - started:.0f} s")
     return target
@@ -139,9 +196,15 @@ def main(argv=None) -> int:
         for stale in (root / "notebooks" / "_run").glob("*.failed.ipynb"):
             stale.unlink()
         standin = write_banner(root)
+        overrides = run_overrides(params, profile)
+        os.environ[OVERRIDES_ENV] = json.dumps(overrides, sort_keys=True)
+        folder = root / "results" / run_tag(profile, overrides)
         print(f"profile {profile}; data: {'stand-in (UTKFACE unset)' if standin else os.environ['UTKFACE']}")
-        for name in names:
-            execute(name, root, profile, params)
+        print(f"records: {folder.relative_to(root)}/" + (" (overrides: " + ", ".join(
+            f"{k}={v}" for k, v in overrides.items()) + ")" if overrides else " (the profile's defaults)"),
+            flush=True)
+        for name in execution_order(names):
+            execute(name, root, profile, params, log=lambda m: print(m, flush=True))
     except (ParameterError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
