@@ -14,11 +14,17 @@ ifneq ($(strip $(UTKFACE)),)
 export UTKFACE := $(abspath $(UTKFACE))
 endif
 export PYTHONHASHSEED := 0
+# FRESH=1 retrains everything from scratch: no shipped extractor, no cached result is used.
+ifneq ($(strip $(FRESH)),)
+export METAREWEIGHT_FRESH := 1
+endif
+OVERRIDE_RUN := _build/override-run
 
-.PHONY: book html notebooks test lint unit notebooks-quick nbval browser bench clean help
+.PHONY: book html notebooks test lint unit notebooks-quick bookcheck nbval browser bench clean help
 
 help:
 	@echo "make book [PROFILE=paper|quick]   run every notebook with papermill, build the HTML"
+	@echo "          [FRESH=1]               retrain every extractor instead of using the shipped ones"
 	@echo "make test                         lint, unit tests, quick notebooks, nbval, build, browser"
 	@echo "make bench [BENCH_ARGS=--books]   benchmarks -> results/bench.json and the README table"
 	@echo "                                  (--paper-books also times the paper book, hours)"
@@ -38,13 +44,23 @@ notebooks: $(STAMP)
 html: $(STAMP)
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	$(BIN)/python -m metareweight.mathjax _build/html
 	@echo "HTML: _build/html/index.html"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q --ignore=tests/book
+
+# After the quick book: a second run with overrides (into $(OVERRIDE_RUN), not the book's
+# notebooks), then the checks of both runs: settings read vs declared, metadata, records.
+bookcheck: $(STAMP)
+	mkdir -p _build
+	sha256sum results/paper/table1.json > _build/paper-table1.sha256
+	$(BIN)/python -m metareweight.runbook --profile quick --run-dir $(OVERRIDE_RUN) \
+	    -p target_low 30 -p target_high 40
+	$(BIN)/python -m pytest tests/book -q
 
 notebooks-quick: $(STAMP)
 	$(BIN)/python -m metareweight.runbook --profile quick
@@ -59,7 +75,7 @@ $(CHROMIUM):
 browser: $(STAMP) $(CHROMIUM)
 	$(BIN)/python tests/browser_check.py _build/html
 
-test: lint unit notebooks-quick nbval html browser
+test: lint unit notebooks-quick bookcheck nbval html browser
 
 bench: $(STAMP)
 	$(BIN)/python -m metareweight.bench $(BENCH_ARGS)

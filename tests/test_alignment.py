@@ -89,3 +89,29 @@ def test_finetune_records_history_and_alignment_weights_are_clipped():
 def test_pearson():
     assert pearson([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
     assert np.isnan(pearson([1, 1, 1], [1, 2, 3]))
+
+
+class _Doubled(Extractor):
+    def forward(self, x):  # a subclass whose output the fused rules do not follow
+        return 2 * super().forward(x)
+
+
+def test_fused_scores_refuse_an_overridden_forward_a_biasless_head_and_another_first_layer(batch):
+    model, x, y, xv, yv = batch
+    doubled = _Doubled()
+    doubled.load_state_dict(model.state_dict())
+    g = valid_gradient(doubled, xv, yv)
+    # the dual-number method follows the real forward; fused would silently miss the factor 2
+    reference = alignment_scores(doubled, x, y, g, "loop")
+    torch.testing.assert_close(alignment_scores(doubled, x, y, g, "jvp"), reference, rtol=1e-4, atol=1e-8)
+    with pytest.raises(TypeError, match="overrides forward.*use 'jvp'"):
+        alignment_scores(doubled, x, y, g, "fused")
+    g = valid_gradient(model, xv, yv)
+    first = model.features[0]
+    model.features[0] = torch.nn.Identity()
+    with pytest.raises(TypeError, match="Conv2d first layer, not Identity.*use 'jvp'"):
+        alignment_scores(model, x, y, g, "fused")
+    model.features[0] = first
+    model.head.bias = None
+    with pytest.raises(TypeError, match="Linear head with a bias only.*use 'jvp'"):
+        alignment_scores(model, x, y, g, "fused")

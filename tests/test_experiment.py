@@ -64,3 +64,73 @@ def test_corrupt_result_cache_is_recomputed(tiny, tmp_path, monkeypatch):
     entry.write_bytes(entry.read_bytes()[:64])
     _same(first, run_split(faces, split, cfg, progress=False))
     assert entry.stat().st_size > 64
+
+
+def test_what_each_method_is_fitted_and_scored_on(tiny, monkeypatch):
+    """Spy on every fit of one tiny split: test rows never enter a fit, Restricted sees the in-range
+    training rows, the meta step sees meta-training and validation rows only, the learned weights
+    go to all training rows, and every head is scored on the test rows only."""
+    from metareweight import baselines, experiment
+    from metareweight.splits import in_range
+
+    faces, split, cfg = tiny
+    n = len(faces)
+    rng = np.random.default_rng(0)
+    X = np.column_stack([np.arange(n) / 1e3, rng.normal(size=(n, 6)), np.ones(n)])  # column 0 names the row
+    yhat0 = rng.uniform(0.1, 0.5, size=n)
+
+    def rows(a):
+        return set(np.rint(np.asarray(a)[:, 0] * 1e3).astype(int).tolist())
+
+    monkeypatch.setattr(experiment, "split_features", lambda *a, **k: experiment.SplitFeatures(
+        X, faces.ages / 100.0, yhat0, type("T", (), {"history": {"seconds": [1.0]}, "key": "spy"})()))
+    fits, metas = [], []
+    real_fit, real_train = baselines.fit_ridge, experiment.train_weights
+
+    def fit_spy(Xf, y, weights=None, **kw):
+        coef = real_fit(Xf, y, weights, **kw)
+        fits.append({"rows": rows(Xf), "weights": None if weights is None else np.asarray(weights), "coef": coef})
+        return coef
+
+    def train_spy(Xm, y, y0, Xv, yv, **kw):
+        result = real_train(Xm, y, y0, Xv, yv, **kw)
+        metas.append({"rows": rows(Xm), "valid": rows(Xv), "monitor": rows(kw["monitor"][0]), "fn": result.weight_fn})
+        return result
+
+    monkeypatch.setattr(baselines, "fit_ridge", fit_spy)
+    monkeypatch.setattr(experiment, "train_weights", train_spy)
+    arrays, info = experiment.run_split(faces, split, cfg, progress=False, use_cache=False)
+
+    test, train = set(split.test_block.tolist()), set(split.train_all.tolist())
+    assert all(not (f["rows"] & test) for f in fits)
+    inside = split.train_all[in_range(faces.ages[split.train_all], cfg.target_low, cfg.target_high)]
+    by_rows = {frozenset(f["rows"]): f for f in fits}
+    assert frozenset(inside.tolist()) in by_rows  # Restricted: the in-range training rows
+    unweighted_all = [f for f in fits if f["rows"] == train and f["weights"] is None]
+    weighted_all = [f for f in fits if f["rows"] == train and f["weights"] is not None]
+    assert len(unweighted_all) == 1 and len(weighted_all) == 1  # All, then the re-weighted head
+    (meta,) = metas
+    assert meta["rows"] == set(split.meta_train.tolist()) and meta["valid"] == set(split.valid.tolist())
+    assert not (meta["rows"] | meta["valid"]) & test
+    assert meta["monitor"] == set(split.test.tolist())  # recorded for plots only (see the next test)
+    tr = split.train_all
+    np.testing.assert_allclose(weighted_all[0]["weights"], meta["fn"](faces.ages[tr] / 100.0, yhat0[tr]))
+    te = split.test
+    np.testing.assert_array_equal(arrays["test_y"], faces.ages[te] / 100.0)
+    np.testing.assert_allclose(arrays["test_pred_restricted"], X[te] @ by_rows[frozenset(inside.tolist())]["coef"])
+    np.testing.assert_allclose(arrays["test_pred_reweighted"], X[te] @ weighted_all[0]["coef"])
+    for method in ("all", "restricted", "reweighted"):
+        assert info["mse"][method] == pytest.approx(np.mean((arrays[f"test_pred_{method}"] - arrays["test_y"]) ** 2))
+
+
+def test_the_monitored_test_rows_do_not_change_the_learned_weights():
+    from metareweight.meta import train_weights
+
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(200, 5)), rng.uniform(0.1, 0.6, size=200)
+    Xv, yv = rng.normal(size=(30, 5)), rng.uniform(0.14, 0.21, size=30)
+    kw = {"steps": 20, "lr": 5e-3, "alpha": 5e-3, "seed": 0}
+    a = train_weights(X, y, y, Xv, yv, monitor=(rng.normal(size=(10, 5)), rng.uniform(size=10)), **kw)
+    b = train_weights(X, y, y, Xv, yv, monitor=(rng.normal(size=(10, 5)) * 100, rng.uniform(size=10)), **kw)
+    np.testing.assert_array_equal(a.weights, b.weights)
+    assert a.history["valid_mse"] == b.history["valid_mse"] and a.history["monitor_mse"] != b.history["monitor_mse"]

@@ -62,9 +62,15 @@ def _fused_jvp(model: Extractor, x, g_valid: dict):
     """
     if not isinstance(model, Extractor):
         raise TypeError(f"method 'fused' handles the Extractor only, not {type(model).__name__}; use 'jvp'")
+    if type(model).forward is not Extractor.forward:
+        raise TypeError(f"method 'fused' follows Extractor.forward; {type(model).__name__} overrides forward, "
+                        "so its scores would be wrong; use 'jvp'")
     names = {module: name for name, module in model.named_modules()}
     a, t = x.contiguous(memory_format=torch.channels_last), None
-    for layer in (*model.features, model.head):
+    layers = (*model.features, model.head)
+    if not isinstance(layers[0], nn.Conv2d):
+        raise TypeError(f"method 'fused' needs a Conv2d first layer, not {type(layers[0]).__name__}; use 'jvp'")
+    for layer in layers:
         if isinstance(layer, nn.Conv2d):
             if layer.groups != 1 or layer.padding_mode != "zeros" or layer.bias is None:
                 raise TypeError("method 'fused' handles Conv2d with groups=1, zero padding and a bias "
@@ -87,6 +93,8 @@ def _fused_jvp(model: Extractor, x, g_valid: dict):
         elif isinstance(layer, nn.Flatten):
             a, t = a.flatten(1), t.flatten(1)
         elif isinstance(layer, nn.Linear):
+            if layer.bias is None:
+                raise TypeError("method 'fused' handles a Linear head with a bias only; use 'jvp'")
             dw, db = g_valid[names[layer] + ".weight"], g_valid[names[layer] + ".bias"]
             a, t = F.linear(a, layer.weight, layer.bias), F.linear(t, layer.weight) + F.linear(a, dw, db)
         else:

@@ -21,7 +21,7 @@ from .data import Faces
 from .extractor import device_key, extract_features, predict, to_tensor, train_extractor
 from .meta import train_weights
 from .ridge import design_matrix
-from .runconfig import Progress
+from .runconfig import Progress, log
 from .splits import Split, in_range
 
 AGE_SCALE = 100.0
@@ -196,23 +196,59 @@ def run_all(faces: Faces, splits, cfg, *, progress: bool = True):
 
 
 def free_weights_run(faces: Faces, split: Split, cfg, *, progress: bool = True) -> dict:
-    """History of the meta step with one free weight per meta-training row (chapter 3), cached."""
+    """The meta step with one free weight per meta-training row (the §3 chapter and the
+    alternatives), cached.  The head is the ridge fit on the meta-training rows with the learned
+    weights (the only rows that have one).  Returns its history, test and validation MSE."""
 
     def compute():
         sf = split_features(faces, split, cfg, progress)
         X, y = sf.X, sf.y
-        mt = split.meta_train
+        mt, va, te = split.meta_train, split.valid, split.test
         result = train_weights(
-            X[mt], y[mt], sf.yhat0[mt], X[split.valid], y[split.valid], steps=cfg["free_weight_steps"],
+            X[mt], y[mt], sf.yhat0[mt], X[va], y[va], steps=cfg["free_weight_steps"],
             lr=cfg["meta_lr"], clip=cfg["meta_clip"], alpha=cfg["ridge_lambda"], penalty=cfg["ridge_penalty"],
-            mode="free", output=cfg["weight_output"], monitor=(X[split.test], y[split.test]),
+            mode="free", output=cfg["weight_output"], monitor=(X[te], y[te]),
             force_cpu=cfg["force_cpu"], precision=cfg["meta_precision"],
             progress=meta_progress(f"free weights, split {split.index}", cfg["free_weight_steps"], progress),
         )
-        return {"weights": result.weights}, {"history": result.history}
+        beta = baselines.fit_ridge(X[mt], y[mt], result.weights, alpha=cfg["ridge_lambda"],
+                                   penalty=cfg["ridge_penalty"])
+        return ({"weights": result.weights, "test_pred": X[te] @ beta},
+                {"history": result.history, "mse": baselines.mse(X[te] @ beta, y[te]),
+                 "valid_mse": baselines.mse(X[va] @ beta, y[va])})
 
-    spec = {**_spec(cfg, faces, split), "free_weight_steps": cfg["free_weight_steps"]}
-    return memo("free-weights", spec, compute)[1]["history"]
+    spec = {**_spec(cfg, faces, split), "free_weight_steps": cfg["free_weight_steps"], "v_free": 2}
+    return memo("free-weights", spec, compute)[1]
+
+
+ALT_VERSION = 1
+
+
+def alternatives_run(faces: Faces, split: Split, cfg, *, progress: bool = True):
+    """The simpler and peer alternatives (:mod:`alternatives`) on the split's features, cached.
+
+    ``info["mse"]`` and ``info["valid_mse"]`` map each method to its test and validation MSE
+    (age/100 scale); ``info["chosen"]`` holds each method's hyperparameters, chosen on validation
+    rows only.  Arrays: ``test_pred_<method>``.
+    """
+    from .alternatives import run_alternatives
+
+    def compute():
+        sf = split_features(faces, split, cfg, progress)
+        if progress:
+            log(f"alternatives, split {split.index} ({pixels_of(faces)} pixels)")
+        out = run_alternatives(sf.X, sf.y, split.train_all, split.meta_train, split.valid, split.test,
+                               cfg["target_low"], cfg["target_high"], seed=cfg["meta_seed"])
+        y_test = sf.y[split.test]
+        arrays = {f"test_pred_{name}": r["test_pred"] for name, r in out.items()}
+        info = {"mse": {name: baselines.mse(r["test_pred"], y_test) for name, r in out.items()},
+                "valid_mse": {name: float(r["valid_mse"]) for name, r in out.items()},
+                "chosen": {name: {k: (float(v) if isinstance(v, int | float | np.floating) else str(v))
+                                  for k, v in r["chosen"].items()} for name, r in out.items()}}
+        return arrays, info
+
+    spec = {**_spec(cfg, faces, split), "alternatives": ALT_VERSION}
+    return memo("alternatives", spec, compute)
 
 
 ALIGN_KEYS = ("align_epochs", "align_lr", "align_scale")

@@ -56,6 +56,7 @@ _PAPER = {
     "meta_steps": -1,  # -1: take it from meta_settings
     "meta_clip": -1.0,  # -1: take it from meta_settings; 0 disables clipping
     "meta_seed": 0,
+    "meta_seeds": 3,  # the seeds chapter reruns the meta step with seeds 0 .. meta_seeds-1
     # "fast": float32 Gram matrix, float64 solve and hypergradient; "exact": float64 throughout
     "meta_precision": "fast",
     "free_weight_steps": 2000,
@@ -63,6 +64,10 @@ _PAPER = {
     "bootstrap_samples": 10000,
     # chapter 4.3: rerun the first splits on the authors' unscaled integer pixels
     "pixel_ablation_splits": 2,
+    # ablations of the paper's own claims: the first ablation_splits splits ([0, 1] pixels)
+    "ablation_splits": 4,
+    # other target ranges: bands "low-high" separated by commas, on every split
+    "sweep_bands": "1-13,14-21,22-29,30-40,41-60,61-110",
     # Appendix A, gradient alignment on the CNN (Figures 5 and 6)
     "align_split": 0,
     "align_epochs": 50,
@@ -129,6 +134,9 @@ _QUICK = dict(
     pixel_ablation_splits=1,
     extractor_seeds=2,
     extractor_seed_splits=1,
+    meta_seeds=2,
+    ablation_splits=1,
+    sweep_bands="14-21,30-40",
     align_epochs=2,
 )
 
@@ -139,7 +147,8 @@ PROFILES = MappingProxyType(
 
 
 #: Settings that must be at least 1, and settings restricted to a set of values.
-AT_LEAST_ONE = ("n_splits", "epochs", "batch_size", "meta_steps", "pixel_ablation_splits")
+AT_LEAST_ONE = ("n_splits", "epochs", "batch_size", "meta_steps", "pixel_ablation_splits", "meta_seeds",
+                "extractor_seeds", "extractor_seed_splits", "ablation_splits")
 CHOICES = {"ridge_penalty": ("n", "sum_w", "plain"), "weight_inputs": ("both", "y", "yhat0"),
            "meta_precision": ("fast", "exact"), "weight_activation": ("relu", "tanh", "sigmoid"),
            "weight_output": ("inverse_square", "sigmoid", "one_plus_tanh")}
@@ -278,10 +287,26 @@ def resolve(profile: str | None = None, **params) -> Config:
         if values[key] not in choices:
             raise ParameterError(f"parameter {key!r} must be one of {sorted(choices)}, got {values[key]!r}")
     values["profile"] = name
+    parse_bands(values["sweep_bands"])
     cfg = Config(values)
     cfg.overrides = overrides
     cfg.declared = tuple(k for k in params if k in base)
     return cfg
+
+
+def parse_bands(text: str) -> list[tuple[int, int]]:
+    """``"14-21,30-40"`` -> ``[(14, 21), (30, 40)]``; a malformed or empty band names the parameter."""
+    bands = []
+    for part in text.split(","):
+        try:
+            low, high = (int(v) for v in part.strip().split("-"))
+        except ValueError:
+            raise ParameterError(f"parameter 'sweep_bands': {part.strip()!r} is not a band 'low-high' "
+                                 f"(e.g. '14-21,30-40')") from None
+        if not 0 <= low <= high:
+            raise ParameterError(f"parameter 'sweep_bands': band {low}-{high} is empty")
+        bands.append((low, high))
+    return bands
 
 
 def resolve_declared(profile: str | None, namespace: dict) -> Config:

@@ -123,7 +123,7 @@ def _kernel_manager_class():
     return IPCKernelManager
 
 
-def execute(name: str, root: Path, profile: str, params: dict, log=print) -> Path:
+def execute(name: str, root: Path, profile: str, params: dict, log=print, out_dir: Path | None = None) -> Path:
     """Run one notebook with papermill (only the parameters it declares are injected).
 
     A hidden last cell exports the chapter's resolved settings and the settings it read; they
@@ -134,7 +134,7 @@ def execute(name: str, root: Path, profile: str, params: dict, log=print) -> Pat
     import papermill
 
     source = root / "notebooks" / f"{name}.md"
-    out_dir = root / "notebooks" / "_run"
+    out_dir = Path(out_dir) if out_dir is not None else root / "notebooks" / "_run"
     out_dir.mkdir(parents=True, exist_ok=True)
     notebook = jupytext.read(source)
     with tempfile.TemporaryDirectory() as tmp:
@@ -179,7 +179,9 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default=None, help=f"one of {sorted(PROFILES)}")
     parser.add_argument("--only", action="append", default=[], help="run only this notebook")
     parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="a notebook parameter (a Python literal)")
+                        help="a notebook parameter (a Python literal); it reaches every chapter that uses it")
+    parser.add_argument("--run-dir", default=None,
+                        help="where the executed notebooks go (default notebooks/_run, which the book builds from)")
     args = parser.parse_args(argv)
     try:
         profile = profile_name(args.profile)
@@ -193,7 +195,8 @@ def main(argv=None) -> int:
             raise ParameterError(f"--only {unknown}: not in _toc.yml ({names})")
         names = [n for n in names if not args.only or n in args.only]
         check_parameters(params, {n: declared_parameters(root, n) for n in names})
-        for stale in (root / "notebooks" / "_run").glob("*.failed.ipynb"):
+        run_dir = Path(args.run_dir).resolve() if args.run_dir else root / "notebooks" / "_run"
+        for stale in run_dir.glob("*.failed.ipynb"):
             stale.unlink()
         standin = write_banner(root)
         overrides = run_overrides(params, profile)
@@ -204,7 +207,7 @@ def main(argv=None) -> int:
             f"{k}={v}" for k, v in overrides.items()) + ")" if overrides else " (the profile's defaults)"),
             flush=True)
         for name in execution_order(names):
-            execute(name, root, profile, params, log=lambda m: print(m, flush=True))
+            execute(name, root, profile, params, log=lambda m: print(m, flush=True), out_dir=run_dir)
     except (ParameterError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
