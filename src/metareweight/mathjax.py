@@ -11,6 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
+
 def source() -> Path:
     import jupyter_server_mathjax
 
