@@ -19,12 +19,16 @@ ifneq ($(strip $(FRESH)),)
 export METAREWEIGHT_FRESH := 1
 endif
 OVERRIDE_RUN := _build/override-run
+# JOBS=N runs independent splits in N worker processes (same numbers as JOBS=1).
+JOBS ?= 1
+export METAREWEIGHT_JOBS := $(JOBS)
 
 .PHONY: book html notebooks test lint unit notebooks-quick bookcheck nbval browser bench clean help
 
 help:
 	@echo "make book [PROFILE=paper|quick]   run every notebook with papermill, build the HTML"
 	@echo "          [FRESH=1]               retrain every extractor instead of using the shipped ones"
+	@echo "          [JOBS=N]                run independent splits in N processes"
 	@echo "make test                         lint, unit tests, quick notebooks, nbval, build, browser"
 	@echo "make bench [BENCH_ARGS=--books]   benchmarks -> results/bench.json and the README table"
 	@echo "                                  (--paper-books also times the paper book, hours)"

@@ -134,3 +134,18 @@ def test_the_monitored_test_rows_do_not_change_the_learned_weights():
     b = train_weights(X, y, y, Xv, yv, monitor=(rng.normal(size=(10, 5)) * 100, rng.uniform(size=10)), **kw)
     np.testing.assert_array_equal(a.weights, b.weights)
     assert a.history["valid_mse"] == b.history["valid_mse"] and a.history["monitor_mse"] != b.history["monitor_mse"]
+
+
+def test_parallel_splits_give_the_serial_numbers(tmp_path, monkeypatch):
+    from metareweight.experiment import run_all
+
+    faces = make_standin(n=1600, seed=5)
+    splits = make_splits(faces.ages, n_splits=2, block=200, val_offset=300)
+    cfg = resolve("quick", epochs=1, meta_steps=5, batch_size=100)
+    monkeypatch.setenv("METAREWEIGHT_CACHE", str(tmp_path / "serial"))
+    serial = run_all(faces, splits, cfg, progress=False, n_jobs=1)
+    monkeypatch.setenv("METAREWEIGHT_CACHE", str(tmp_path / "parallel"))
+    parallel = run_all(faces, splits, cfg, progress=False, n_jobs=2)
+    assert [info["split"] for _, info in parallel] == [0, 1]
+    for a, b in zip(serial, parallel, strict=True):
+        _same(a, b)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import time
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from . import baselines
 from .alignment import finetune
@@ -190,9 +192,39 @@ def _compute_split(faces: Faces, split: Split, cfg, progress: bool):
     return arrays, info
 
 
-def run_all(faces: Faces, splits, cfg, *, progress: bool = True):
-    """:func:`run_split` for every split; a list of (arrays, info)."""
-    return [run_split(faces, s, cfg, progress=progress) for s in splits]
+JOBS_ENV = "METAREWEIGHT_JOBS"
+
+
+def jobs() -> int:
+    """Worker processes for independent runs: ``$METAREWEIGHT_JOBS`` (``make book JOBS=N``), else 1."""
+    text = os.environ.get(JOBS_ENV, "1") or "1"
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{JOBS_ENV}={text!r}: the number of jobs must be a positive integer")
+    return int(text)
+
+
+def _run_split_job(faces, split, cfg, progress, threads):
+    torch.set_num_threads(threads)  # the cores are shared out between the workers
+    return run_split(faces, split, cfg, progress=progress)
+
+
+def run_all(faces: Faces, splits, cfg, *, progress: bool = True, n_jobs: int | None = None):
+    """:func:`run_split` for every split; a list of (arrays, info), in the order of ``splits``.
+
+    With ``n_jobs`` (default :func:`jobs`) above 1 the splits run in that many worker processes
+    (joblib), which share the on-disk cache (every entry is written atomically).  The settings
+    read by the workers are recorded here, so the chapter's record is the same either way.
+    """
+    n_jobs = jobs() if n_jobs is None else n_jobs
+    if n_jobs <= 1 or len(splits) <= 1:
+        return [run_split(faces, s, cfg, progress=progress) for s in splits]
+    from joblib import Parallel, delayed
+
+    for s in splits[:1]:
+        _spec(cfg, faces, s)  # record the settings a run reads, in this process
+    threads = max(1, (os.cpu_count() or 1) // n_jobs)
+    return Parallel(n_jobs=n_jobs, backend="loky")(
+        delayed(_run_split_job)(faces, s, cfg, progress, threads) for s in splits)
 
 
 def free_weights_run(faces: Faces, split: Split, cfg, *, progress: bool = True) -> dict:
