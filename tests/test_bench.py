@@ -10,9 +10,27 @@ from metareweight.bench import bench_alignment, bench_meta_step, meets, readme_b
 
 def test_meta_step_benchmark_compares_equal_gradients():
     out = bench_meta_step(repeats=1, n=400, p=21, n_valid=30)
-    assert out["meta_step_rel_error"] < 1e-10  # closed form vs float64 autograd
+    assert out["meta_step_rel_error"] <= 1e-6  # the fast path (the book's) vs float64 autograd
+    assert out["meta_step_beta_rel_error"] <= 1e-6
+    assert out["meta_step_rel_error_exact"] < 1e-10  # float64 closed form vs float64 autograd
+    assert out["meta_step_fallbacks"] == 0 < out["meta_step_refinements"]
     assert 1e-10 < out["meta_step_authors_rel_error"] < 1e-1  # float32 inverse: visibly less exact
-    assert set(out["meta_step_seconds"]) == {"ours", "authors"}
+    assert set(out["meta_step_seconds"]) == {"fast", "exact", "authors"}
+    assert out["meta_step_speedup"] > 0 and out["meta_step_speedup_exact"] > 0
+
+
+def test_readme_rows_show_the_exact_path_when_measured():
+    result = {"machine": {"cpus": 2, "cuda": False},
+              "goals": {"meta_step_speedup": ">= 3", "meta_step_rel_error": "<= 1e-6"},
+              "meta_step_speedup": 3.5, "meta_step_speedup_exact": 1.5,
+              "meta_step_seconds": {"fast": 0.02, "exact": 0.05, "authors": 0.07},
+              "meta_step_rel_error": 3e-10, "meta_step_rel_error_exact": 1e-14,
+              "meta_step_authors_rel_error": 1e-3}
+    rows = readme_block(result).splitlines()
+    assert "| `meta_step_speedup` | 3.5 | >= 3 | yes | fast 0.020 s, exact 0.050 s, authors 0.070 s; " \
+           "exact path 1.5x the authors' |" in rows
+    assert "| `meta_step_rel_error` | 3.0e-10 | <= 1e-6 | yes | exact path: 1.0e-14; " \
+           "authors' float32 inverse: 1.0e-03 |" in rows
 
 
 def test_goals_are_read_both_ways():

@@ -1,8 +1,11 @@
 import numpy as np
 import pytest
+import torch
+from torch.func import functional_call
 
 from metareweight.meta import train_weights
-from metareweight.ridge import WeightedRidge, design_matrix
+from metareweight.models import WeightNet
+from metareweight.ridge import WeightedRidge, design_matrix, ridge_solve
 
 
 def _two_regimes(seed=0, n=300):
@@ -42,12 +45,80 @@ def test_meta_step_finds_the_known_best_weighting(mode):
         assert w_new[0] > 5 * w_new[1]
 
 
-def test_clipping_slows_the_meta_step():
+def _t(a):
+    return torch.as_tensor(np.asarray(a, dtype=np.float64))
+
+
+def _one_adam_step_by_hand(X, y, yhat0, Xv, yv, *, lr, clip, alpha, penalty, seed=0):
+    """Weights of the training rows after one Adam step, computed independently of
+    train_weights: the same seeded network, the raw gradient by float64 autograd through
+    ridge_solve, clamped by value to [-clip, clip] (clip > 0), then Adam's first update
+    written out (m = (1 - b1) g, v = (1 - b2) g^2, bias-corrected).  Also returns |raw gradient|."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = WeightNet(20, "relu", "inverse_square").double()
+    names = [name for name, _ in net.named_parameters()]
+    params = [p for _, p in net.named_parameters()]
+    beta = ridge_solve(_t(X), _t(y), net(_t(y), _t(yhat0)), alpha, penalty)
+    grads = torch.autograd.grad(((_t(Xv) @ beta - _t(yv)) ** 2).mean(), params)
+    raw = torch.cat([g.flatten() for g in grads]).abs()
+    if clip > 0:
+        grads = [g.clamp(-clip, clip) for g in grads]
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    new = {}
+    for name, p, g in zip(names, params, grads, strict=True):
+        m_hat = (1 - b1) * g / (1 - b1)
+        v_hat = (1 - b2) * g * g / (1 - b2)
+        new[name] = p.detach() - lr * m_hat / (v_hat.sqrt() + eps)
+    with torch.no_grad():
+        weights = functional_call(net, new, (_t(y), _t(yhat0))).numpy()
+    return weights, raw
+
+
+@pytest.mark.parametrize("precision", ["fast", "exact"])
+def test_one_clipped_meta_step_matches_a_hand_computed_adam_step(precision):
     X, y, yhat0, Xv, yv, _ = _two_regimes()
-    free = train_weights(X, y, yhat0, Xv, yv, steps=50, lr=0.05, alpha=1e-3, penalty="plain")
-    clipped = train_weights(X, y, yhat0, Xv, yv, steps=50, lr=0.05, clip=1e-12, alpha=1e-3,
-                            penalty="plain")
-    assert free.history["valid_mse"][-1] < clipped.history["valid_mse"][-1]
+    kw = {"lr": 0.05, "alpha": 1e-3, "penalty": "plain"}
+    clip = 1e-4  # the authors' value; here it binds on most, not all, non-zero gradient entries
+    clipped, raw = _one_adam_step_by_hand(X, y, yhat0, Xv, yv, clip=clip, **kw)
+    unclipped, _ = _one_adam_step_by_hand(X, y, yhat0, Xv, yv, clip=0.0, **kw)
+    assert 0 < int((raw > clip).sum()) < int((raw > 0).sum())
+    ours = train_weights(X, y, yhat0, Xv, yv, steps=1, clip=clip, seed=0, precision=precision, **kw)
+    ours_unclipped = train_weights(X, y, yhat0, Xv, yv, steps=1, seed=0, precision=precision, **kw)
+    # A single Adam step moves each parameter by about lr either way; clipping at 1e-4 shrinks
+    # it by about lr * eps / clip = 5e-6, which is what must show up (and nothing else).
+    assert np.abs(clipped - unclipped).max() > 1e-7
+    np.testing.assert_allclose(ours.weights, clipped, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours_unclipped.weights, unclipped, rtol=0, atol=1e-12)
+
+
+def test_fast_and_exact_meta_steps_agree():
+    X, y, yhat0, Xv, yv, _ = _two_regimes()
+    kw = {"steps": 30, "lr": 0.05, "alpha": 1e-3, "penalty": "plain", "seed": 1}
+    fast = train_weights(X, y, yhat0, Xv, yv, precision="fast", **kw)
+    exact = train_weights(X, y, yhat0, Xv, yv, precision="exact", **kw)
+    np.testing.assert_allclose(fast.weights, exact.weights, rtol=1e-7)
+    np.testing.assert_allclose(fast.history["valid_mse"], exact.history["valid_mse"], rtol=1e-7)
+
+
+def test_progress_is_reported_every_hundred_steps_and_at_the_end():
+    X, y, yhat0, Xv, yv, _ = _two_regimes()
+    calls = []
+    r = train_weights(X, y, yhat0, Xv, yv, steps=250, lr=0.01, record_every=10,
+                      progress=lambda *args: calls.append(args))
+    assert [c[0] for c in calls] == [0, 100, 200, 250]
+    assert all(c[1] == 250 for c in calls)
+    mse = dict(zip(r.history["step"], r.history["valid_mse"], strict=True))
+    assert [c[2] for c in calls] == [mse[s] for s in (0, 100, 200, 250)]
+
+
+def test_weight_network_inputs_reach_the_meta_step():
+    X, y, yhat0, Xv, yv, _ = _two_regimes()
+    r = train_weights(X, y, yhat0, Xv, yv, steps=5, lr=0.05, inputs="y")
+    grid = np.linspace(0.1, 0.9, 5)
+    np.testing.assert_array_equal(r.weight_fn(grid, np.zeros(5)), r.weight_fn(grid, np.ones(5)))
+    both = train_weights(X, y, yhat0, Xv, yv, steps=5, lr=0.05)
+    assert not np.array_equal(both.weight_fn(grid, np.zeros(5)), both.weight_fn(grid, np.ones(5)))
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers():
@@ -75,3 +146,7 @@ def test_bad_input():
         train_weights(X, y, yhat0, Xv, yv, steps=1, lr=0.01)
     with pytest.raises(ValueError, match="unknown mode"):
         train_weights(Xv, yv, yv, Xv, yv, steps=1, lr=0.01, mode="other")
+    with pytest.raises(ValueError, match="unknown precision 'double'"):
+        train_weights(Xv, yv, yv, Xv, yv, steps=1, lr=0.01, precision="double")
+    with pytest.raises(ValueError, match="unknown inputs 'age'"):
+        train_weights(Xv, yv, yv, Xv, yv, steps=1, lr=0.01, inputs="age")

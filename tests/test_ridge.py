@@ -1,9 +1,20 @@
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
 from sklearn.linear_model import Ridge
 
-from metareweight.ridge import WeightedRidge, design_matrix, ridge_solve, ridge_solve_in_weights
+from metareweight.bench import cnn_like_features
+from metareweight.ridge import (
+    FixedDesign,
+    WeightedRidge,
+    _gram32_lower,
+    _solve,
+    design_matrix,
+    ridge_solve,
+    ridge_solve_in_weights,
+)
 
 
 @pytest.fixture
@@ -27,11 +38,13 @@ def test_matches_sklearn_ridge_with_sample_weight(problem, penalty):
 
 
 @pytest.mark.parametrize("penalty", ["plain", "n", "sum_w"])
-def test_all_ones_equal_no_weights(problem, penalty):
+def test_no_weights_matches_sklearn_ridge_without_weights(problem, penalty):
     X, y, _ = problem
-    a = WeightedRidge(0.3, penalty=penalty).fit(X, y).coef_
-    b = WeightedRidge(0.3, penalty=penalty).fit(X, y, sample_weight=np.ones(len(y))).coef_
-    np.testing.assert_allclose(a, b, rtol=1e-12)
+    alpha = 0.3
+    scale = {"plain": 1.0, "n": len(y), "sum_w": len(y)}[penalty]  # sum of unit weights = n
+    ours = WeightedRidge(alpha, penalty=penalty).fit(X, y).coef_
+    ref = Ridge(alpha=alpha * scale, fit_intercept=False, solver="cholesky").fit(X, y).coef_
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("penalty", ["plain", "sum_w"])
@@ -93,9 +106,17 @@ def _valid_loss(solve, X, y, w, Xv, yv, penalty):
     return ((Xv @ beta - yv) ** 2).mean()
 
 
-@pytest.mark.parametrize("solve", [ridge_solve, ridge_solve_in_weights])
+SOLVERS = {
+    "autograd": ridge_solve,
+    "exact": partial(ridge_solve_in_weights, precision="exact"),
+    "fast": partial(ridge_solve_in_weights, precision="fast"),
+}
+
+
+@pytest.mark.parametrize("solver", sorted(SOLVERS))
 @pytest.mark.parametrize("penalty", ["plain", "n", "sum_w"])
-def test_hypergradient_matches_finite_differences(problem, solve, penalty):
+def test_hypergradient_matches_finite_differences(problem, solver, penalty):
+    solve = SOLVERS[solver]
     X, y, w = (torch.tensor(a) for a in problem)
     rng = np.random.default_rng(1)
     Xv = torch.tensor(design_matrix(rng.normal(size=(15, 5))))
@@ -114,11 +135,98 @@ def test_hypergradient_matches_finite_differences(problem, solve, penalty):
     np.testing.assert_allclose(grad.numpy(), fd, rtol=1e-5, atol=1e-9)
 
 
-def test_closed_form_hypergradient_equals_autograd(problem):
+@pytest.mark.parametrize("precision", ["exact", "fast"])
+def test_closed_form_hypergradient_equals_autograd(problem, precision):
     X, y, w = (torch.tensor(a) for a in problem)
     Xv, yv = X[:10] * 1.1, y[:10] + 0.2
     grads = []
-    for solve in (ridge_solve, ridge_solve_in_weights):
+    for solve in (ridge_solve, partial(ridge_solve_in_weights, precision=precision)):
         ww = w.clone().requires_grad_(True)
         grads.append(torch.autograd.grad(_valid_loss(solve, X, y, ww, Xv, yv, "n"), ww)[0])
     np.testing.assert_allclose(grads[0].numpy(), grads[1].numpy(), rtol=1e-9, atol=1e-14)
+
+
+def _cnn_like_problem(n, p, n_valid=60, seed=0):
+    """Features conditioned like the paper's (normal matrix condition ~1e3-1e4 with penalty
+    "n"), age-like targets on the age/100 scale, random weights in (0, 1)."""
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.cat([cnn_like_features(n + n_valid, p - 1, gen),
+                   torch.ones(n + n_valid, 1, dtype=torch.float64)], 1)
+    signal = X @ torch.randn(p, generator=gen, dtype=torch.float64)
+    y = 0.3 + 0.15 * signal / signal.std() + 0.05 * torch.randn(n + n_valid, generator=gen, dtype=torch.float64)
+    w = torch.rand(n, generator=gen, dtype=torch.float64)
+    return X[:n].contiguous(), y[:n].contiguous(), w, X[n:].contiguous(), y[n:].contiguous()
+
+
+def _beta_and_hypergradient(solve, X, y, w, Xv, yv, alpha, penalty):
+    w = w.clone().requires_grad_(True)
+    beta = solve(X, y, w, alpha, penalty)
+    (grad,) = torch.autograd.grad(((Xv @ beta - yv) ** 2).mean(), w)
+    return beta.detach(), grad
+
+
+def _rel(a, ref):
+    return float((a - ref).norm() / ref.norm())
+
+
+@pytest.mark.parametrize("shape", [(1500, 101), (2000, 401)])
+@pytest.mark.parametrize("penalty", ["n", "sum_w", "plain"])
+def test_fast_path_matches_float64_autograd_on_cnn_like_features(shape, penalty):
+    X, y, w, Xv, yv = _cnn_like_problem(*shape)
+    alpha = 5e-3
+    ref_beta, ref_grad = _beta_and_hypergradient(ridge_solve, X, y, w, Xv, yv, alpha, penalty)
+    design = FixedDesign(X)
+    beta, grad = _beta_and_hypergradient(partial(ridge_solve_in_weights, precision="fast"),
+                                         design, y, w, Xv, yv, alpha, penalty)
+    assert _rel(beta, ref_beta) <= 1e-6
+    assert _rel(grad, ref_grad) <= 1e-6
+    # the float32 path itself did the work (no fallback), and it needed its refinement: the
+    # float32 Gram matrix alone misses beta by more than the bound on these features
+    assert design.stats["fallbacks"] == 0 and design.stats["refinements"] >= 4
+    A = _gram32_lower(design, w).double()
+    A.diagonal().add_(alpha * {"n": len(y), "sum_w": float(w.sum()), "plain": 1.0}[penalty])
+    unrefined = _solve(torch.linalg.cholesky(A), X.T @ (w * y))
+    assert _rel(unrefined, ref_beta) > 1e-6
+
+
+@pytest.mark.parametrize("penalty", ["n", "sum_w", "plain"])
+def test_exact_path_matches_float64_autograd_on_cnn_like_features(penalty):
+    X, y, w, Xv, yv = _cnn_like_problem(1500, 101)
+    ref_beta, ref_grad = _beta_and_hypergradient(ridge_solve, X, y, w, Xv, yv, 5e-3, penalty)
+    beta, grad = _beta_and_hypergradient(partial(ridge_solve_in_weights, precision="exact"),
+                                         X, y, w, Xv, yv, 5e-3, penalty)
+    assert _rel(beta, ref_beta) <= 1e-10
+    assert _rel(grad, ref_grad) <= 1e-10
+
+
+def test_fast_path_falls_back_to_float64_when_float32_cannot_refine():
+    # Two nearly equal columns and almost no penalty: cond(A) ~ 1e12, beyond what a float32
+    # factor can refine; the fast path must notice and answer like the float64 path.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    X = torch.tensor(np.column_stack([x, x + 1e-5 * rng.normal(size=300), np.ones(300)]))
+    y = torch.tensor(x + 0.1 * rng.normal(size=300))
+    w = torch.tensor(rng.uniform(0.5, 1.5, size=300))
+    Xv, yv = X[:20] * 1.1, y[:20] + 0.1
+    design = FixedDesign(X)
+    beta, grad = _beta_and_hypergradient(partial(ridge_solve_in_weights, precision="fast"),
+                                         design, y, w, Xv, yv, 1e-12, "plain")
+    ref_beta, ref_grad = _beta_and_hypergradient(partial(ridge_solve_in_weights, precision="exact"),
+                                                 X, y, w, Xv, yv, 1e-12, "plain")
+    assert design.stats["fallbacks"] >= 1
+    assert _rel(beta, ref_beta) <= 1e-6
+    assert _rel(grad, ref_grad) <= 1e-6
+
+
+def test_design_prepared_once_gives_the_same_numbers_as_a_tensor():
+    X, y, w, Xv, yv = _cnn_like_problem(300, 21)
+    a = _beta_and_hypergradient(ridge_solve_in_weights, X, y, w, Xv, yv, 5e-3, "n")
+    b = _beta_and_hypergradient(ridge_solve_in_weights, FixedDesign(X), y, w, Xv, yv, 5e-3, "n")
+    for u, v in zip(a, b, strict=True):
+        torch.testing.assert_close(u, v, rtol=0, atol=0)
+
+
+def test_unknown_precision_is_refused(problem):
+    X, y, w = (torch.tensor(a) for a in problem)
+    with pytest.raises(ValueError, match="unknown precision 'half'"):
+        ridge_solve_in_weights(X, y, w, 0.1, precision="half")

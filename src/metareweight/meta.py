@@ -18,8 +18,11 @@ import numpy as np
 import torch
 
 from .extractor import pick_device
-from .models import OUTPUT_MAPS, WeightNet
-from .ridge import ridge_solve_in_weights
+from .models import OUTPUT_MAPS, WEIGHT_INPUTS, WeightNet
+from .ridge import FixedDesign, check_precision, ridge_solve_in_weights
+
+#: How often (in steps) ``train_weights`` reports to its ``progress`` callable.
+PROGRESS_EVERY = 100
 
 
 @dataclass
@@ -60,10 +63,13 @@ def train_weights(
     hidden: int = 20,
     activation: str = "relu",
     output: str = "inverse_square",
+    inputs: str = "both",
     seed: int = 0,
     monitor: tuple[np.ndarray, np.ndarray] | None = None,
     record_every: int = 10,
     force_cpu: bool = False,
+    precision: str = "fast",
+    progress=None,
 ) -> MetaResult:
     """Learn weights for the rows of (X, y) that minimise the validation MSE of the ridge fit.
 
@@ -80,11 +86,23 @@ def train_weights(
     mode : {"net", "free"}
         ``"net"``: w = h_theta(y, yhat0).  ``"free"``: one parameter z_i per row, w_i = map(z_i),
         started at z = 1 (w = 0.5 for the default map, whose gradient vanishes at z = 0).
+    inputs : {"both", "y", "yhat0"}
+        What the weight network sees (:class:`~metareweight.models.WeightNet`); mode "net" only.
     monitor : (X_test, y_test), optional
         Rows whose MSE and Pearson correlation are recorded for plots only.
     force_cpu : bool
         Runs on CUDA (float64) when present unless set; the results come back on the CPU.
+    precision : {"fast", "exact"}
+        How each step solves the ridge system (:func:`~metareweight.ridge.ridge_solve_in_weights`):
+        ``"fast"`` (float32 Gram matrix refined in float64; beta and the hypergradient within
+        about 1e-9 of ``"exact"``) or ``"exact"`` (float64 throughout, the reference).
+    progress : callable, optional
+        Called as ``progress(step, steps, valid_mse)`` every ``PROGRESS_EVERY`` steps (from
+        step 0) and at the last step; nothing is printed otherwise.
     """
+    check_precision(precision)
+    if inputs not in WEIGHT_INPUTS:
+        raise ValueError(f"unknown inputs {inputs!r}; choose one of {WEIGHT_INPUTS}")
     device = pick_device(force_cpu)
     Xt, yt, y0t = _t(X, device), _t(y, device), _t(yhat0, device)
     Xv, yv = _t(X_valid, device), _t(y_valid, device)
@@ -95,10 +113,11 @@ def train_weights(
     for name, arr in (("X", Xt), ("X_valid", Xv), ("yhat0", y0t)):
         if not torch.isfinite(arr).all():
             raise ValueError(f"train_weights: {name} contains non-finite values")
+    design = FixedDesign(Xt) if precision == "fast" else Xt  # prepared once for every step
     if mode == "net":
         with torch.random.fork_rng(devices=[]):  # seeded locally; the global RNG is untouched
             torch.manual_seed(seed)
-            net = WeightNet(hidden, activation, output).double().to(device)
+            net = WeightNet(hidden, activation, output, inputs=inputs).double().to(device)
         params = list(net.parameters())
 
         def weights():
@@ -128,11 +147,13 @@ def train_weights(
 
     for step in range(steps + 1):
         w = weights()
-        beta = ridge_solve_in_weights(Xt, yt, w, alpha, penalty)
+        beta = ridge_solve_in_weights(design, yt, w, alpha, penalty, precision=precision)
         loss = ((Xv @ beta - yv) ** 2).mean()
         if step % record_every == 0 or step == steps:
             with torch.no_grad():
                 record(step, w.detach(), beta.detach(), loss.detach())
+        if progress is not None and (step % PROGRESS_EVERY == 0 or step == steps):
+            progress(step, steps, float(loss.detach()))
         if step == steps:
             break
         optimiser.zero_grad(set_to_none=True)

@@ -51,8 +51,13 @@ INPUT_CENTRE = 0.18
 INPUT_SCALE = 5.0
 
 
+#: What the weight network sees: both the true and the initially predicted age (the paper), or
+#: one of them (the ablations; ``"y"`` is an age-only weighting h(y)).
+WEIGHT_INPUTS = ("both", "y", "yhat0")
+
+
 class WeightNet(nn.Module):
-    """h_theta: (true age, initial predicted age) -> weight.  Linear(2->h) act Linear(h->1) map.
+    """h_theta: (true age, initial predicted age) -> weight.  Linear(k->h) act Linear(h->1) map.
 
     Parameters
     ----------
@@ -63,19 +68,31 @@ class WeightNet(nn.Module):
         The final map; the paper found ``1 / (x^2 + 1)`` best.
     centre : float
         Inputs enter as ``5 * (value - centre)``; by default the middle of the 14-21 band.
+    inputs : {"both", "y", "yhat0"}
+        ``"both"`` (the paper): the first layer takes (y, yhat0), k = 2.  ``"y"`` or ``"yhat0"``:
+        it takes that one value, k = 1, and the other argument of ``forward`` is ignored.
+        ``"both"`` builds (and, with the same seed, initialises) exactly the paper's network.
     """
 
-    def __init__(self, hidden=20, activation="relu", output="inverse_square", centre=INPUT_CENTRE):
+    def __init__(self, hidden=20, activation="relu", output="inverse_square", centre=INPUT_CENTRE,
+                 inputs="both"):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
         if output not in OUTPUT_MAPS:
             raise ValueError(f"unknown output map {output!r}; choose one of {sorted(OUTPUT_MAPS)}")
-        self.net = nn.Sequential(nn.Linear(2, hidden), ACTIVATIONS[activation](), nn.Linear(hidden, 1))
+        if inputs not in WEIGHT_INPUTS:
+            raise ValueError(f"unknown inputs {inputs!r}; choose one of {WEIGHT_INPUTS}")
+        n_in = 2 if inputs == "both" else 1
+        self.net = nn.Sequential(nn.Linear(n_in, hidden), ACTIVATIONS[activation](), nn.Linear(hidden, 1))
         self.output = OUTPUT_MAPS[output]
         self.centre = centre
+        self.inputs = inputs
 
     def forward(self, y: torch.Tensor, yhat0: torch.Tensor) -> torch.Tensor:
         """Weights of shape (n,) for targets ``y`` and initial predictions ``yhat0`` (age/100)."""
-        inputs = INPUT_SCALE * (torch.stack([y, yhat0], dim=-1) - self.centre)
-        return self.output(self.net(inputs).squeeze(-1))
+        if self.inputs == "both":
+            values = torch.stack([y, yhat0], dim=-1)
+        else:
+            values = (y if self.inputs == "y" else yhat0).unsqueeze(-1)
+        return self.output(self.net(INPUT_SCALE * (values - self.centre)).squeeze(-1))
