@@ -101,3 +101,15 @@ def test_alignment_components_sum_to_the_dot_product(toy):
     gv = 2 * np.array([np.mean(rv * x[v]), np.mean(rv)])
     expected = 2 * r[:, None] * np.stack([x, np.ones_like(x)], 1) * gv
     np.testing.assert_allclose(comp, expected, rtol=1e-12)
+
+
+def test_relu_rule_is_the_papers_relu_of_the_dot_product(toy):
+    """rule="relu" without preconditioning and with the current g_v: w_i = ReLU(g_i . g_v) up to a
+    common positive factor (which the weighted mean loss cancels)."""
+    Xv, yv = toy.X[toy.valid], toy.y[toy.valid]
+    res = align_fit(toy.X, toy.y, Xv, yv, formulation="value", steps=1, rule="relu", valid_ema=1.0,
+                    precondition_after=None)
+    dots = alignment_components(toy.X, toy.y, Xv, yv, np.zeros(1), 0.0).sum(axis=1)  # at theta = 0
+    relu = np.maximum(dots, 0.0)
+    assert relu.max() > 0 and (relu == 0).any()
+    np.testing.assert_allclose(res.weights / res.weights.max(), relu / relu.max(), rtol=1e-12, atol=1e-15)

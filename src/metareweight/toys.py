@@ -1,6 +1,6 @@
 """The Appendix A toy problems and the per-example gradient-alignment loop for linear models.
 
-Toys (paper §A.1):
+Toys (paper §6.1, Appendix A):
 
 * :func:`make_piecewise_1d`: 100 points on a line of slope 1 that bends to slope 4 at the end
   (Figure 4); the validation points are the 10 with the largest target.
@@ -251,7 +251,13 @@ def align_fit(
     rule : {"sign", "relu"}
         ``"sign"`` (the authors' code): persistent weights moved by
         ``+/- weight_step / (step + 1)^2`` by the sign of ``a_i``, clipped to [0, 1].
-        ``"relu"`` (the paper's §6 formula): ``w_i = max(a_i, 0)``, recomputed every step.
+        ``"relu"``: ``w_i = max(a_i, 0)`` with the same ``a_i`` as above, recomputed from scratch
+        every step (no memory, no upper clip).  Because ``d_v`` is ``g_v`` (or its average)
+        divided by a positive number and the step uses the weighted *mean* loss, a common
+        positive factor on all weights cancels; so with ``valid_ema=1`` and
+        ``precondition_after=None`` this is exactly the paper's §6 weighting
+        ``ReLU(g_i . g_v)``.  With the default ``precondition_after=50`` it differs from step 50
+        on: ``g_i`` is first divided element-wise by RMSprop's running root-mean-square.
     precondition_after : int or None
         From this step on, ``g_i`` is divided by RMSprop's running root-mean-square (the
         authors' code: 50).  ``None``: never.
