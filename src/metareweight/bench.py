@@ -36,6 +36,8 @@ GOALS = {
     "quick_book_seconds": "<= 600",
     "warm_over_cold": "<= 0.05",
     "paper_cold_seconds": "<= 4500",
+    "paper_book_shipped_seconds": "<= 3600",
+    "jobs2_speedup": ">= 1",
 }
 
 
@@ -50,7 +52,7 @@ def meets(goal: str, value: float) -> bool:
 BENCH_START, BENCH_END = "<!-- bench:start -->", "<!-- bench:end -->"
 RAW = {  # the raw measurements behind each key, as "name: seconds" pairs
     "alignment_speedup": "alignment_seconds", "meta_step_speedup": "meta_step_seconds",
-    "epoch_overhead_ratio": "epoch_seconds",
+    "epoch_overhead_ratio": "epoch_seconds", "jobs2_speedup": "jobs_seconds",
 }
 
 
@@ -205,12 +207,36 @@ def bench_epoch(repeats: int = 2, n: int = 2000) -> dict:
     return {"epoch_overhead_ratio": secs["ours"] / secs["bare"], "epoch_seconds": secs, "epoch_rows": n}
 
 
+def bench_jobs(n: int = 3000, steps: int = 400) -> dict:
+    """Two independent splits through :func:`experiment.run_all`, serially and in two worker
+    processes (``JOBS=2``), each on its own empty cache: the speed-up of the workers here."""
+    from .data import make_standin
+    from .experiment import run_all
+    from .profiles import resolve
+    from .splits import make_splits
+
+    faces = make_standin(n=n, seed=11)
+    splits = make_splits(faces.ages, n_splits=2, block=500, val_offset=600)
+    cfg = resolve("quick", epochs=1, meta_steps=steps)
+    secs = {}
+    for name, n_jobs in (("serial", 1), ("jobs2", 2)):
+        with tempfile.TemporaryDirectory(prefix="mrw-jobs-") as cache:
+            old = os.environ.get("METAREWEIGHT_CACHE")
+            os.environ["METAREWEIGHT_CACHE"] = cache
+            try:
+                start = time.perf_counter()
+                run_all(faces, splits, cfg, progress=False, n_jobs=n_jobs)
+                secs[name] = time.perf_counter() - start
+            finally:
+                os.environ.pop("METAREWEIGHT_CACHE") if old is None else os.environ.update(METAREWEIGHT_CACHE=old)
+    return {"jobs2_speedup": secs["serial"] / secs["jobs2"], "jobs_seconds": secs}
+
+
 def time_book(profile: str, cache: str, root: Path) -> float:
     """Wall seconds of ``make book PROFILE=...`` with the given cache folder."""
     env = dict(os.environ, METAREWEIGHT_CACHE=cache)
     start = time.perf_counter()
-    subprocess.run(["make", "book", f"PROFILE={profile}"], cwd=root, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(["make", "book", f"PROFILE={profile}"], cwd=root, env=env, check=True)  # live progress shown
     return time.perf_counter() - start
 
 
@@ -228,6 +254,10 @@ def main(argv=None) -> int:
                         help="keep the previous micro-benchmarks (alignment, meta step, epoch); only record books")
     parser.add_argument("--paper-books", action="store_true",
                         help="also time `make book` (paper profile) cold and warm on an empty cache (hours)")
+    parser.add_argument("--paper-shipped", action="store_true",
+                        help="time `make book` (paper profile) once on an empty cache with the shipped extractors")
+    parser.add_argument("--paper-shipped-seconds", type=float, default=None,
+                        help="measured wall seconds of such a run, to record")
     parser.add_argument("--paper-cold-seconds", type=float, default=None,
                         help="measured wall seconds of a cold `make book` (paper profile), to record")
     parser.add_argument("--paper-warm-seconds", type=float, default=None,
@@ -243,7 +273,7 @@ def main(argv=None) -> int:
         result.update({k: v for k, v in previous.items()
                        if k != "goals" and not k.startswith(("quick", "paper", "warm"))})
     else:
-        for bench in (bench_alignment, bench_meta_step, bench_epoch):
+        for bench in (bench_alignment, bench_meta_step, bench_epoch, bench_jobs):
             print(f"{bench.__name__} ...", flush=True)
             result.update(bench())
     if args.books:
@@ -253,6 +283,12 @@ def main(argv=None) -> int:
         for key in ("quick_book_seconds", "quick_book_warm_seconds"):
             if key in previous:
                 result[key] = previous[key]
+    if args.paper_shipped:
+        with tempfile.TemporaryDirectory(prefix="mrw-shipped-") as cache:
+            args.paper_shipped_seconds = time_book("paper", cache, root)
+    shipped = args.paper_shipped_seconds or previous.get("paper_book_shipped_seconds")
+    if shipped:
+        result["paper_book_shipped_seconds"] = shipped
     if args.paper_books:
         args.paper_cold_seconds, args.paper_warm_seconds = cold_then_warm("paper", root)
     cold = args.paper_cold_seconds or previous.get("paper_cold_seconds")
