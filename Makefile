@@ -23,12 +23,13 @@ OVERRIDE_RUN := _build/override-run
 JOBS ?= 1
 export METAREWEIGHT_JOBS := $(JOBS)
 
-.PHONY: book html notebooks test lint unit notebooks-quick bookcheck nbval browser bench clean help
+.PHONY: book html notebooks test lint unit notebooks-quick bookcheck nbval browser bench sweep clean help
 
 help:
 	@echo "make book [PROFILE=paper|quick]   run every notebook with papermill, build the HTML"
 	@echo "          [FRESH=1]               retrain every extractor instead of using the shipped ones"
 	@echo "          [JOBS=N]                run independent splits in N processes"
+	@echo "make sweep [PROFILE=...] [JOBS=N]  the other-target-ranges chapter (every band, every split)"
 	@echo "make test                         lint, unit tests, quick notebooks, nbval, build, browser"
 	@echo "make bench [BENCH_ARGS=--books]   benchmarks -> results/bench.json and the README table"
 	@echo "                                  (--paper-books also times the paper book, hours)"
@@ -80,6 +81,9 @@ browser: $(STAMP) $(CHROMIUM)
 	$(BIN)/python tests/browser_check.py _build/html
 
 test: lint unit notebooks-quick bookcheck nbval html browser
+
+sweep: $(STAMP)
+	$(BIN)/python -m metareweight.runbook --profile $(PROFILE) --only other-target-ranges
 
 bench: $(STAMP)
 	$(BIN)/python -m metareweight.bench $(BENCH_ARGS)

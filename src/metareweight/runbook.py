@@ -155,6 +155,9 @@ def execute(name: str, root: Path, profile: str, params: dict, log=print, out_di
                 str(src_ipynb), str(partial), parameters={"profile": profile, **params},
                 cwd=str(out_dir), kernel_name="python3", progress_bar=False, log_output=False,
                 kernel_manager_class=_kernel_manager_class(),
+                # progress lines go to the terminal only: the kernel does not copy its process's
+                # own stderr into the notebook
+                extra_arguments=["--IPKernelApp.capture_fd_output=False"],
             )
         except Exception:
             os.replace(partial, out_dir / f"{name}.failed.ipynb") if partial.exists() else None

@@ -95,3 +95,11 @@ def test_records_have_normal_permissions():
     os.umask(mask)
     for path in (ROOT / "results" / "quick").rglob("*.json"):
         assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_progress_stays_out_of_the_notebook(name):
+    for cell in _run(BOOK_RUN, name).cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                assert f"[{name}]" not in out["text"], f"{name}: a progress line was captured into the notebook"
