@@ -71,17 +71,35 @@ def test_fused_scores_refuse_a_model_they_have_no_rules_for(batch):
         alignment_scores(model, x, y, g, "fused")
 
 
-def test_finetune_records_history_and_alignment_weights_are_clipped():
+def test_one_alignment_step_matches_a_hand_computation():
+    """One epoch of one batch: the weights are clip(s_i / scale, 0, 1) with s_i computed by the
+    per-example loop at the starting parameters, and the update is one Adam step on
+    mean(w_i (f(x_i) - y_i)^2); the recorded mean weight is their mean."""
+    import copy
+
     rng = np.random.default_rng(0)
-    images = rng.random((20, 40, 40, 3), dtype=np.float32)
-    targets = images[:, :, :, 0].mean(axis=(1, 2)) * 0.4
+    images = rng.random((12, 40, 40, 3), dtype=np.float32)
+    targets = rng.uniform(0.0, 0.8, size=12).astype(np.float32)  # residuals of both signs
+    valid = (images[:4], rng.uniform(0.0, 0.8, size=4).astype(np.float32))
     torch.manual_seed(0)
     model = Extractor()
-    result = finetune(model, images, targets, epochs=2, batch_size=10, valid=(images[:5], targets[:5]),
-                      monitor=(images[5:], targets[5:]))
-    assert result.history["epoch"] == [0, 1, 2]
-    assert all(0 <= w <= 1 for w in result.history["mean_weight"])
-    assert len(result.history["monitor_corr"]) == 3
+    ref = copy.deepcopy(model)
+    x = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
+    y = torch.from_numpy(targets)
+    g = valid_gradient(ref, torch.from_numpy(valid[0].transpose(0, 3, 1, 2).copy()), torch.from_numpy(valid[1]))
+    scores = alignment_scores(ref, x, y, g, "loop")
+    scale = float(scores.abs().median())  # some weights clip at 1, some at 0, some in between
+    w = torch.clamp(scores / scale, 0.0, 1.0)
+    assert int((w == 0).sum()) > 0 and int((w == 1).sum()) > 0 and int(((w > 0) & (w < 1)).sum()) > 0
+    result = finetune(model, images, targets, epochs=1, batch_size=12, valid=valid, scale=scale, lr=1e-3,
+                      force_cpu=True)
+    opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
+    opt.zero_grad()
+    (w.detach() * (ref(x) - y) ** 2).mean().backward()
+    opt.step()
+    for (name, a), b in zip(model.named_parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
+    assert result.history["mean_weight"][1] == pytest.approx(float(w.mean()), rel=1e-4)
     with pytest.raises(ValueError, match="needs a validation set"):
         finetune(model, images, targets, epochs=1)
 
