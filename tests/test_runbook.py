@@ -43,3 +43,13 @@ def test_every_data_chapter_includes_the_shared_banner():
         text = (root / "notebooks" / f"{name}.md").read_text()
         if "load_dataset(" in text:
             assert "{include} /book/_generated/data_banner.md" in text, name
+
+
+def test_kernels_find_the_repository_from_any_run_dir(tmp_path, monkeypatch):
+    root = runbook.repo_root(runbook.Path(__file__).parent)
+    monkeypatch.chdir(tmp_path)  # a --run-dir outside the repository, where the kernels run
+    monkeypatch.delenv(runbook.ROOT_ENV, raising=False)
+    with pytest.raises(FileNotFoundError, match="no _toc.yml"):
+        runbook.repo_root()
+    monkeypatch.setenv(runbook.ROOT_ENV, str(root))
+    assert runbook.repo_root() == root

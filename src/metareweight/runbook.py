@@ -24,8 +24,14 @@ from .profiles import PROFILES, ParameterError, _check_type, profile_name
 from .runconfig import CHAPTER_ENV, OVERRIDES_ENV, run_tag
 
 
+ROOT_ENV = "METAREWEIGHT_ROOT"  # set by the runbook, so kernels find the repository from any --run-dir
+
+
 def repo_root(start: Path | None = None) -> Path:
-    """The folder holding ``_toc.yml``, searched upwards from ``start`` (default: cwd)."""
+    """The folder holding ``_toc.yml``: ``$METAREWEIGHT_ROOT`` (set by the runbook), else searched
+    upwards from ``start`` (default: cwd)."""
+    if start is None and os.environ.get(ROOT_ENV):
+        return Path(os.environ[ROOT_ENV])
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / "_toc.yml").exists():
@@ -190,6 +196,7 @@ def main(argv=None) -> int:
         profile = profile_name(args.profile)
         params = {k: _literal(v) for k, v in args.p}
         root = repo_root()
+        os.environ[ROOT_ENV] = str(root)
         if os.environ.get("UTKFACE"):  # the kernels run in notebooks/_run
             os.environ["UTKFACE"] = str(Path(os.environ["UTKFACE"]).expanduser().resolve())
         names = toc_notebooks(root)
