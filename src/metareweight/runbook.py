@@ -23,7 +23,6 @@ from .cache import atomic_write
 from .profiles import PROFILES, ParameterError, _check_type, profile_name
 from .runconfig import CHAPTER_ENV, OVERRIDES_ENV, run_tag
 
-
 ROOT_ENV = "METAREWEIGHT_ROOT"  # set by the runbook, so kernels find the repository from any --run-dir
 
 
