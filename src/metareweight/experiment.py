@@ -204,7 +204,7 @@ def jobs() -> int:
 
 
 def _run_split_job(faces, split, cfg, progress, threads):
-    torch.set_num_threads(threads)  # the cores are shared out between the workers
+    torch.set_num_threads(threads)
     return run_split(faces, split, cfg, progress=progress)
 
 
@@ -222,7 +222,9 @@ def run_all(faces: Faces, splits, cfg, *, progress: bool = True, n_jobs: int | N
 
     for s in splits[:1]:
         _spec(cfg, faces, s)  # record the settings a run reads, in this process
-    threads = max(1, (os.cpu_count() or 1) // n_jobs)
+    # each worker keeps this process's thread count: PyTorch's results depend on it in the last
+    # bits, so fewer threads per worker would not reproduce a serial run
+    threads = torch.get_num_threads()
     return Parallel(n_jobs=n_jobs, backend="loky")(
         delayed(_run_split_job)(faces, s, cfg, progress, threads) for s in splits)
 
