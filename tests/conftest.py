@@ -1,6 +1,7 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SHARED_TARBALL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "utkface" / "crop_part1.tar.gz"
@@ -33,3 +34,17 @@ def real_faces():
     from metareweight.data import load_utkface
 
     return load_utkface(path)
+
+
+def band_features(n=400, p=5, seed=0, low=14, high=21):
+    """A small problem shaped like one split of ours: integer ages (a quarter in [low, high]), a
+    nonlinear age -> feature map (so that weighting matters) and a constant column.  Returns
+    X, y (age / 100), the test block (the first 60 rows of a permutation) and the other rows."""
+    rng = np.random.default_rng(seed)
+    ages = np.concatenate([rng.integers(low, high + 1, n // 4), rng.integers(1, 80, n - n // 4)])
+    rng.shuffle(ages)
+    t = (ages - 30) / 20
+    F = np.tanh(np.column_stack([t + 0.3 * np.sin(3 * t), t**2] + [rng.normal(size=n) for _ in range(p - 2)])
+                + 0.1 * rng.normal(size=(n, p)))
+    perm = rng.permutation(n)
+    return np.hstack([F, np.ones((n, 1))]), ages / 100.0, perm[:60], perm[60:]

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import band_features
 from scipy.ndimage import gaussian_filter1d
 from sklearn.linear_model import Ridge
 
@@ -16,18 +17,8 @@ LOW, HIGH = 14, 21
 
 
 def split_problem(n=400, p=5, seed=0):
-    """A small split shaped like ours: integer ages, a nonlinear age -> feature map (so that
-    weighting matters), a constant column, and disjoint test / validation / meta-training rows."""
-    rng = np.random.default_rng(seed)
-    ages = np.concatenate([rng.integers(LOW, HIGH + 1, n // 4), rng.integers(1, 80, n - n // 4)])
-    rng.shuffle(ages)
-    t = (ages - 30) / 20
-    F = np.tanh(np.column_stack([t + 0.3 * np.sin(3 * t), t**2] + [rng.normal(size=n) for _ in range(p - 2)])
-                + 0.1 * rng.normal(size=(n, p)))
-    X = np.hstack([F, np.ones((n, 1))])
-    y = ages / 100.0
-    perm = rng.permutation(n)
-    te_block, rest = perm[:60], perm[60:]
+    """:func:`conftest.band_features` as row sets: disjoint test / validation / meta-training rows."""
+    X, y, te_block, rest = band_features(n, p, seed, LOW, HIGH)
     val_block = rest[:80]
     te = te_block[A.in_band(y[te_block], LOW, HIGH)]
     va = val_block[A.in_band(y[val_block], LOW, HIGH)]

@@ -7,6 +7,7 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import band_features
 
 from metareweight import alternatives as A
 from metareweight import experiment, sweep
@@ -79,16 +80,8 @@ def test_valid_subset_run_passes_the_subset_to_the_experiment_and_caches_per_siz
 
 
 def band_problem(n=400, p=5, seed=0):
-    """Integer ages with a nonlinear age -> feature map and a constant column, and one split."""
-    rng = np.random.default_rng(seed)
-    ages = np.concatenate([rng.integers(LOW, HIGH + 1, n // 4), rng.integers(1, 80, n - n // 4)])
-    rng.shuffle(ages)
-    t = (ages - 30) / 20
-    F = np.tanh(np.column_stack([t + 0.3 * np.sin(3 * t), t**2] + [rng.normal(size=n) for _ in range(p - 2)])
-                + 0.1 * rng.normal(size=(n, p)))
-    X, y = np.hstack([F, np.ones((n, 1))]), ages / 100.0
-    perm = rng.permutation(n)
-    test_block, rest = perm[:60], perm[60:]
+    """:func:`conftest.band_features` with one split of our protocol's shape."""
+    X, y, test_block, rest = band_features(n, p, seed, LOW, HIGH)
     band = A.in_band(y, LOW, HIGH)
     split = Split(index=0, test=test_block[band[test_block]], test_block=test_block, train_all=rest,
                   train_restricted=rest[band[rest]], valid=rest[:80][band[rest[:80]]], meta_train=rest[80:])
