@@ -42,6 +42,13 @@ def write_table1(path: Path, record: dict) -> Path:
     return Path(path)
 
 
+def write_json(path: Path, record: dict) -> Path:
+    """Write a record as indented JSON (numpy scalars as floats), atomically; return the path."""
+    text = json.dumps(record, indent=1, default=float) + "\n"
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
+    return Path(path)
+
+
 def read_table1(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 

@@ -15,7 +15,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .cache import atomic_write
+from .records import write_json
 
 OUTCOMES = ("yes", "no", "partly", "untested")
 
@@ -193,9 +193,7 @@ class Verdicts:
         path = Path(folder) / "verdicts" / f"{self.chapter}.json"
         payload = {"chapter": self.chapter, "title": self.title, "rows": [asdict(r) for r in self.rows],
                    "config": run or {}, **self.extra}
-        text = json.dumps(payload, indent=1, default=float) + "\n"
-        atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-        return path
+        return write_json(path, payload)
 
     def attach(self, **records) -> None:
         """Extra records saved with the verdicts (e.g. ``h1_counterexample``, ``cold_seconds``)."""
