@@ -118,3 +118,13 @@ def test_mean_diff_ci_uses_the_sample_std():
     out = mean_diff_ci([3.0, 5.0, 7.0], [1.0, 2.0, 3.0], n_boot=500)
     assert out["mean"] == pytest.approx(3.0) and out["sd"] == pytest.approx(1.0) and out["n"] == 3
     assert 2.0 <= out["ci_low"] <= out["ci_high"] <= 4.0
+
+
+def test_write_json_writes_null_for_nan_and_infinity(tmp_path):
+    from metareweight.records import write_json
+
+    path = write_json(tmp_path / "r.json", {"a": float("nan"), "b": [1.5, np.float64("inf"), np.int64(3)],
+                                            "c": {"d": np.float32(0.25), "e": -np.inf}})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"a": None, "b": [1.5, None, 3], "c": {"d": 0.25, "e": None}}

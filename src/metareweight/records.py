@@ -6,6 +6,8 @@ import json
 import platform
 from pathlib import Path
 
+import numpy as np
+
 from .cache import atomic_write
 
 SCHEMA_KEYS = ("profile", "units", "data_sha256", "versions", "config", "cold_seconds", "splits")
@@ -42,9 +44,24 @@ def write_table1(path: Path, record: dict) -> Path:
     return Path(path)
 
 
+def _finite_or_null(value):
+    """``value`` with numpy scalars as Python numbers and every NaN or infinity as None, so the
+    record is valid JSON (``json.dumps`` would write the non-standard ``NaN``)."""
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_null(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 def write_json(path: Path, record: dict) -> Path:
-    """Write a record as indented JSON (numpy scalars as floats), atomically; return the path."""
-    text = json.dumps(record, indent=1, default=float) + "\n"
+    """Write a record as indented JSON (numpy scalars as numbers, NaN and infinities as null),
+    atomically; return the path."""
+    text = json.dumps(_finite_or_null(record), indent=1, default=float, allow_nan=False) + "\n"
     atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
     return Path(path)
 

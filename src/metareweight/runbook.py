@@ -106,7 +106,7 @@ def execution_order(names: list[str]) -> list[str]:
     return [n for n in names if n != REPORT] + [n for n in names if n == REPORT]
 
 
-def run_overrides(params: dict, profile: str) -> dict:
+def params_overrides(params: dict, profile: str) -> dict:
     """The explicit parameters that differ from the profile's values."""
     base = PROFILES[profile]
     return {k: v for k, v in sorted(params.items()) if k not in base or base[k] != v}
@@ -171,7 +171,9 @@ def execute(name: str, root: Path, profile: str, params: dict, log=print, out_di
             os.environ.pop(CHAPTER_ENV, None)
         executed = nbformat.read(partial, as_version=4)
         exported = json.loads(sidecar.read_text())
-        executed.metadata["metareweight"] = {**exported, "declared": sorted(set(declared) - {"profile"})}
+        executed.metadata["metareweight"] = {**exported, "declared": sorted(set(declared) - {"profile"}),
+                                             # this execution's wall time (cache hits included)
+                                             "wall_seconds": round(time.perf_counter() - started, 1)}
         for cell in executed.cells:  # papermill's injected parameters stay available, collapsed
             tags = cell.metadata.setdefault("tags", [])
             if "injected-parameters" in tags and "hide-cell" not in tags:
@@ -208,7 +210,7 @@ def main(argv=None) -> int:
         for stale in run_dir.glob("*.failed.ipynb"):
             stale.unlink()
         standin = write_banner(root)
-        overrides = run_overrides(params, profile)
+        overrides = params_overrides(params, profile)
         os.environ[OVERRIDES_ENV] = json.dumps(overrides, sort_keys=True)
         folder = root / "results" / run_tag(profile, overrides)
         print(f"profile {profile}; data: {'stand-in (UTKFACE unset)' if standin else os.environ['UTKFACE']}")

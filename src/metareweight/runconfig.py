@@ -35,7 +35,7 @@ def note_data(checksum: str, source: str) -> None:
     _DATA.update({"data_sha256": checksum, "data_source": source})
 
 
-def run_overrides(cfg: Config) -> dict:
+def current_overrides(cfg: Config) -> dict:
     """The overrides of the run: the runbook's (all chapters of one run share them), else the
     chapter's own explicit values that differ from the profile."""
     text = os.environ.get(OVERRIDES_ENV)
@@ -54,14 +54,14 @@ def results_dir(cfg: Config, root: Path | None = None) -> Path:
     from .runbook import repo_root
 
     root = repo_root() if root is None else Path(root)
-    return root / "results" / run_tag(cfg["profile"], run_overrides(cfg))
+    return root / "results" / run_tag(cfg["profile"], current_overrides(cfg))
 
 
 def record(cfg: Config) -> dict:
     """The chapter's settings as recorded everywhere: profile, declared settings (resolved),
     the overrides of the run, and the data it loaded."""
     return {"profile": dict.__getitem__(cfg, "profile"), "settings": cfg.settings(),
-            "overrides": run_overrides(cfg), **_DATA}
+            "overrides": current_overrides(cfg), **_DATA}
 
 
 def settings_box(cfg: Config):

@@ -103,3 +103,17 @@ def test_progress_stays_out_of_the_notebook(name):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream":
                 assert f"[{name}]" not in out["text"], f"{name}: a progress line was captured into the notebook"
+
+
+def test_the_report_times_every_chapter_run_before_it():
+    """Every executed chapter records its wall time, and the report lists each chapter run before it."""
+    walls = {name: _run(BOOK_RUN, name).metadata["metareweight"].get("wall_seconds") for name in CHAPTERS}
+    missing = sorted(n for n, w in walls.items() if not isinstance(w, int | float) or w <= 0)
+    assert not missing, f"chapters without a positive wall_seconds in their metadata: {missing}"
+    report = _run(BOOK_RUN, "report")
+    shown = "".join(str(o.get("data", {}).get("text/html", "")) for c in report.cells if c.cell_type == "code"
+                    for o in c.get("outputs", []))
+    assert "wall seconds, this build" in shown
+    for name in CHAPTERS:
+        if name != "report":
+            assert f"<th>{name}</th>" in shown, f"the report's time table lacks {name}"
