@@ -35,7 +35,7 @@ def write_table1(path: Path, record: dict) -> Path:
         absent = [k for k in SPLIT_KEYS if k not in row]
         if absent:
             raise ValueError(f"table1 split {row.get('split')} lacks {absent}")
-    text = json.dumps(record, indent=2, sort_keys=False) + "\n"
+    text = json.dumps(_finite_or_null(record), indent=2, sort_keys=False, allow_nan=False) + "\n"
 
     def write(tmp):
         Path(tmp).write_text(text)
@@ -49,7 +49,7 @@ def _finite_or_null(value):
     record is valid JSON (``json.dumps`` would write the non-standard ``NaN``)."""
     if isinstance(value, dict):
         return {k: _finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | np.ndarray):
         return [_finite_or_null(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
