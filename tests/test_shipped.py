@@ -45,3 +45,37 @@ def test_split0_shipped_extractor_gives_the_committed_table1(real_faces):
     }
     for method, value in ours.items():
         assert value * AGE_SCALE**2 == pytest.approx(row[method], rel=1e-5), method
+
+
+def test_every_extractor_of_the_paper_profile_is_shipped():
+    """What the paper book trains (main splits, pixel ablation, extractor seeds) is all shipped."""
+    from metareweight.experiment import extractor_jobs
+
+    shipped = {(e["pixels"], e["split"], e["seed"]) for e in read_manifest(shipped_dir())["extractors"].values()}
+    missing = [job for job in extractor_jobs(resolve("paper")) if job not in shipped]
+    assert not missing, f"paper extractors not shipped (pixels, split, seed): {missing}"
+
+
+PAPER_RECORDS = ["table1.json", "alternatives.json", "seeds.json", "ablations.json", "sweep.json"] + sorted(
+    f"verdicts/{p.name}" for p in (ROOT / "results" / "paper" / "verdicts").glob("*.json"))
+
+
+@pytest.mark.parametrize("name", PAPER_RECORDS)
+def test_committed_paper_records_were_made_with_the_paper_profile(name):
+    """A committed record's settings are the paper profile's, without overrides, so a change of
+    the profile cannot leave records of the old settings behind."""
+    path = ROOT / "results" / "paper" / name
+    if not path.exists():
+        pytest.skip(f"{path.name} is not committed")
+    config = json.loads(path.read_text())["config"]
+    assert config["profile"] == "paper" and not config.get("overrides")
+    cfg = resolve("paper")
+    profile = cfg.settings(list(cfg))
+    stale = {k: (v, profile[k]) for k, v in config["settings"].items() if k in profile and profile[k] != v}
+    assert not stale, f"{name} was made with other settings (recorded, profile): {stale}"
+
+
+def test_the_pixel_ablation_covers_the_profiles_splits():
+    record = json.loads((ROOT / "results" / "paper" / "table1.json").read_text())
+    cfg = resolve("paper")
+    assert len(record["pixel_ablation"]["splits"]) == min(cfg.pixel_ablation_splits, cfg.n_splits)
