@@ -65,7 +65,7 @@ def readme_block(result: dict) -> str:
              "| key | ours | goal | met | raw measurements |", "| --- | --- | --- | --- | --- |"]
     for key, goal in result["goals"].items():
         if key not in result:
-            lines.append(f"| `{key}` | not measured | {goal} | no | |")
+            lines.append(f"| `{key}` | not measured | {goal} | **no** | |")
             continue
         value = result[key]
         raw = ", ".join(f"{k} {v:.3f} s" for k, v in result.get(RAW.get(key, ""), {}).items())
