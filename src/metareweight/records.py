@@ -35,13 +35,7 @@ def write_table1(path: Path, record: dict) -> Path:
         absent = [k for k in SPLIT_KEYS if k not in row]
         if absent:
             raise ValueError(f"table1 split {row.get('split')} lacks {absent}")
-    text = json.dumps(_finite_or_null(record), indent=2, sort_keys=False, allow_nan=False) + "\n"
-
-    def write(tmp):
-        Path(tmp).write_text(text)
-
-    atomic_write(Path(path), write)
-    return Path(path)
+    return write_json(path, record, indent=2)
 
 
 def _finite_or_null(value):
@@ -58,10 +52,10 @@ def _finite_or_null(value):
     return value
 
 
-def write_json(path: Path, record: dict) -> Path:
+def write_json(path: Path, record: dict, indent: int = 1) -> Path:
     """Write a record as indented JSON (numpy scalars as numbers, NaN and infinities as null),
     atomically; return the path."""
-    text = json.dumps(_finite_or_null(record), indent=1, default=float, allow_nan=False) + "\n"
+    text = json.dumps(_finite_or_null(record), indent=indent, default=float, allow_nan=False) + "\n"
     atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
     return Path(path)
 
