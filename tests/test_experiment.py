@@ -2,12 +2,14 @@
 
 import numpy as np
 import pytest
+import torch
 
 from metareweight.cache import cache_dir
 from metareweight.data import make_standin
 from metareweight.experiment import get_extractor, run_split
 from metareweight.extractor import train_extractor
 from metareweight.profiles import resolve
+from metareweight.ridge import torch_threads
 from metareweight.splits import make_splits
 
 
@@ -143,9 +145,49 @@ def test_parallel_splits_give_the_serial_numbers(tmp_path, monkeypatch):
     splits = make_splits(faces.ages, n_splits=2, block=200, val_offset=300)
     cfg = resolve("quick", epochs=1, meta_steps=5, batch_size=100)
     monkeypatch.setenv("METAREWEIGHT_CACHE", str(tmp_path / "serial"))
-    serial = run_all(faces, splits, cfg, progress=False, n_jobs=1)
+    with torch_threads(max(1, torch.get_num_threads() // 2)):  # the threads of each of 2 workers
+        serial = run_all(faces, splits, cfg, progress=False, n_jobs=1)
     monkeypatch.setenv("METAREWEIGHT_CACHE", str(tmp_path / "parallel"))
     parallel = run_all(faces, splits, cfg, progress=False, n_jobs=2)
     assert [info["split"] for _, info in parallel] == [0, 1]
     for a, b in zip(serial, parallel, strict=True):
         _same(a, b)
+
+
+def test_parallel_keeps_the_order_and_records_the_settings_its_workers_read():
+    import operator
+
+    from metareweight import profiles
+    from metareweight.experiment import parallel
+
+    cfg = resolve("quick")
+    profiles._READ.discard("meta_lr")
+    profiles._READ.discard("ridge_lambda")
+    out = parallel([(operator.getitem, cfg, "meta_lr"), (operator.getitem, cfg, "ridge_lambda")], n_jobs=2)
+    assert out == [dict.__getitem__(cfg, "meta_lr"), dict.__getitem__(cfg, "ridge_lambda")]
+    assert {"meta_lr", "ridge_lambda"} <= profiles.settings_read()  # read in the workers only
+
+
+def test_split_features_are_computed_once_per_extractor(tmp_path, monkeypatch):
+    from metareweight import experiment
+
+    monkeypatch.setenv("METAREWEIGHT_CACHE", str(tmp_path))
+    faces = make_standin(n=1200, seed=3)
+    splits = make_splits(faces.ages, n_splits=2, block=200, val_offset=300)
+    cfg = resolve("quick", epochs=1, batch_size=100)
+    calls = []
+    real = experiment.extract_features
+    monkeypatch.setattr(experiment, "extract_features", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = experiment.split_features(faces, splits[0], cfg, progress=False)
+    again = experiment.split_features(faces, splits[0], cfg, progress=False)
+    other = experiment.split_features(faces, splits[1], cfg, progress=False)
+    assert again is first and other is not first and len(calls) == 2
+    assert first.X.shape == (len(faces.ages), 401)
+    # a new process reads them from the disk cache: the very same numbers, no CNN pass
+    monkeypatch.setattr(experiment, "_FEATURES", type(experiment._FEATURES)())
+    loaded = experiment.split_features(faces, splits[0], cfg, progress=False)
+    assert loaded is not first and len(calls) == 2
+    np.testing.assert_array_equal(loaded.X, first.X)
+    np.testing.assert_array_equal(loaded.yhat0, first.yhat0)
+    direct = experiment.extract_features(first.extractor.model, faces.images)
+    np.testing.assert_array_equal(loaded.X[:, :-1], direct)  # as computed, bit for bit

@@ -11,7 +11,9 @@ import copy
 import hashlib
 import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -22,6 +24,7 @@ from .cache import memo
 from .data import Faces
 from .extractor import device_key, extract_features, predict, to_tensor, train_extractor
 from .meta import train_weights
+from .profiles import note_read, settings_read
 from .ridge import design_matrix
 from .runconfig import Progress, log
 from .splits import Split, in_range
@@ -86,12 +89,38 @@ class SplitFeatures:
     extractor: object
 
 
+#: How many splits' features a process keeps in memory (about 31 MB each on the real data), on
+#: top of the on-disk cache: a chapter that reruns the meta step with other settings on the same
+#: splits (ablations, bands, seeds) then reads each split's features once.
+FEATURE_MEMO = 8
+FEATURE_VERSION = 1
+_FEATURES: OrderedDict = OrderedDict()
+
+
 def split_features(faces: Faces, split: Split, cfg, progress: bool = True) -> SplitFeatures:
-    """Train (or load) the split's extractor and compute features for every row once."""
+    """Train (or load) the split's extractor and compute the features of every row, cached on
+    disk per extractor (float32, as the CNN computes them; a CNN pass over every image costs
+    about 13 s on one core) and kept in memory for the last :data:`FEATURE_MEMO` extractors
+    (treat the arrays as read-only)."""
     trained = get_extractor(faces, split, cfg, progress)
-    feats = extract_features(trained.model, faces.images)
-    yhat0 = predict(trained.model, to_tensor(faces.images))
-    return SplitFeatures(design_matrix(feats), faces.ages / AGE_SCALE, yhat0, trained)
+    key = (trained.key, faces.checksum)
+    if key in _FEATURES:
+        _FEATURES.move_to_end(key)
+        return _FEATURES[key]
+
+    def compute():
+        feats = extract_features(trained.model, faces.images)
+        yhat0 = predict(trained.model, to_tensor(faces.images))
+        return {"features": feats.astype(np.float32), "yhat0": yhat0.astype(np.float32)}, {}
+
+    spec = {"v": FEATURE_VERSION, "extractor": trained.key, "data": faces.checksum, **device_key(cfg["force_cpu"])}
+    arrays, _ = memo("features", spec, compute)
+    # float32 values widened to float64 exactly as extract_features and predict do
+    X = design_matrix(arrays["features"].astype(np.float64))
+    _FEATURES[key] = SplitFeatures(X, faces.ages / AGE_SCALE, arrays["yhat0"].astype(np.float64), trained)
+    while len(_FEATURES) > FEATURE_MEMO:
+        _FEATURES.popitem(last=False)
+    return _FEATURES[key]
 
 
 def rows_digest(split: Split) -> str:
@@ -203,30 +232,49 @@ def jobs() -> int:
     return int(text)
 
 
-def _run_split_job(faces, split, cfg, progress, threads):
+def _job(call, threads):
     torch.set_num_threads(threads)
-    return run_split(faces, split, cfg, progress=progress)
+    fn, *args = call
+    return fn(*args), settings_read()
+
+
+def parallel(calls, n_jobs: int | None = None) -> list:
+    """``fn(*args)`` for every ``(fn, *args)`` of ``calls``, in order; a list of the results.
+
+    With ``n_jobs`` (default :func:`jobs`) above 1 the calls run in that many worker processes
+    (joblib's loky; large arrays are shared by memory map), each on ``threads // n_jobs`` torch
+    and BLAS threads (at least 1) so that the workers share the cores instead of fighting over
+    them.  The numbers are those of a serial run on that many threads
+    (``OMP_NUM_THREADS=1 make book`` on two cores for ``JOBS=2``); PyTorch's and BLAS's results
+    depend on the thread count in the last bits.  Every ``fn`` must be a module-level function
+    (or a ``functools.partial`` of one); cached runs share the on-disk cache (every entry is
+    written atomically).  The settings the workers read are added to this process's record.
+    """
+    calls = [tuple(c) for c in calls]
+    n_jobs = jobs() if n_jobs is None else n_jobs
+    if n_jobs <= 1 or len(calls) <= 1:
+        return [fn(*args) for fn, *args in calls]
+    from joblib import Parallel, delayed
+    from joblib.externals.loky import get_reusable_executor
+
+    threads = max(1, torch.get_num_threads() // n_jobs)
+    # joblib shares large arrays through a folder in /dev/shm that its resource tracker (a process
+    # started with this environment) removes when the kernel exits, reporting it as "leaked" on
+    # the terminal: the removal is by design, so that message alone is silenced
+    os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
+    out = Parallel(n_jobs=n_jobs, backend="loky")(delayed(_job)(c, threads) for c in calls)
+    # stop the workers now (the next call starts new ones): left running into the kernel's exit
+    # they end in "leaked semlock" warnings
+    get_reusable_executor().shutdown(wait=True)
+    for _, read in out:
+        note_read(read)
+    return [result for result, _ in out]
 
 
 def run_all(faces: Faces, splits, cfg, *, progress: bool = True, n_jobs: int | None = None):
-    """:func:`run_split` for every split; a list of (arrays, info), in the order of ``splits``.
-
-    With ``n_jobs`` (default :func:`jobs`) above 1 the splits run in that many worker processes
-    (joblib), which share the on-disk cache (every entry is written atomically).  The settings
-    read by the workers are recorded here, so the chapter's record is the same either way.
-    """
-    n_jobs = jobs() if n_jobs is None else n_jobs
-    if n_jobs <= 1 or len(splits) <= 1:
-        return [run_split(faces, s, cfg, progress=progress) for s in splits]
-    from joblib import Parallel, delayed
-
-    for s in splits[:1]:
-        _spec(cfg, faces, s)  # record the settings a run reads, in this process
-    # each worker keeps this process's thread count: PyTorch's results depend on it in the last
-    # bits, so fewer threads per worker would not reproduce a serial run
-    threads = torch.get_num_threads()
-    return Parallel(n_jobs=n_jobs, backend="loky")(
-        delayed(_run_split_job)(faces, s, cfg, progress, threads) for s in splits)
+    """:func:`run_split` for every split; a list of (arrays, info), in the order of ``splits``
+    (in :func:`parallel` worker processes when ``n_jobs`` or ``JOBS`` is above 1)."""
+    return parallel([(partial(run_split, progress=progress), faces, s, cfg) for s in splits], n_jobs)
 
 
 def free_weights_run(faces: Faces, split: Split, cfg, *, progress: bool = True) -> dict:
@@ -296,18 +344,15 @@ def alignment_runs(faces: Faces, split: Split, cfg, *, progress: bool = True) ->
         pretrained = get_extractor(faces, split, cfg, progress).model
         tr, va = split.train_all, split.valid
         restricted = tr[in_range(faces.ages[tr], cfg["target_low"], cfg["target_high"])]
-        runs = {}
-        for name, rows, weighting in (("reweighted", tr, "alignment"), ("restricted", restricted, "uniform"),
-                                      ("all", tr, "uniform")):
-            runs[name] = finetune(
-                copy.deepcopy(pretrained), faces.images[rows], faces.ages[rows] / AGE_SCALE,
-                epochs=cfg["align_epochs"], weighting=weighting,
-                valid=(faces.images[va], faces.ages[va] / AGE_SCALE),
-                monitor=(faces.images[split.test], faces.ages[split.test] / AGE_SCALE),
-                lr=cfg["align_lr"], scale=cfg["align_scale"], method=ALIGN_METHOD,
-                force_cpu=cfg["force_cpu"], progress=f"split {split.index}, {name}" if progress else "",
-            ).history
-        return {}, runs
+        plan = (("reweighted", tr, "alignment"), ("restricted", restricted, "uniform"), ("all", tr, "uniform"))
+        calls = [(partial(finetune, epochs=cfg["align_epochs"], weighting=weighting,
+                          valid=(faces.images[va], faces.ages[va] / AGE_SCALE),
+                          monitor=(faces.images[split.test], faces.ages[split.test] / AGE_SCALE),
+                          lr=cfg["align_lr"], scale=cfg["align_scale"], method=ALIGN_METHOD,
+                          force_cpu=cfg["force_cpu"], progress=f"split {split.index}, {name}" if progress else ""),
+                  copy.deepcopy(pretrained), faces.images[rows], faces.ages[rows] / AGE_SCALE)
+                 for name, rows, weighting in plan]
+        return {}, {name: run.history for (name, _, _), run in zip(plan, parallel(calls), strict=True)}
 
     spec = {**_spec(cfg, faces, split), **{k: cfg[k] for k in ALIGN_KEYS}, "method": ALIGN_METHOD}
     return memo("alignment", spec, compute)[1]

@@ -210,6 +210,11 @@ def settings_read() -> set[str]:
     return set(_READ)
 
 
+def note_read(names) -> None:
+    """Add settings read elsewhere (in a worker process) to this process's record."""
+    _READ.update(names)
+
+
 def _check_type(name, value, reference):
     if isinstance(reference, bool):
         ok = isinstance(value, bool)
