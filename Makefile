@@ -19,7 +19,8 @@ ifneq ($(strip $(FRESH)),)
 export METAREWEIGHT_FRESH := 1
 endif
 OVERRIDE_RUN := _build/override-run
-# JOBS=N runs independent splits in N worker processes (same numbers as JOBS=1).
+# JOBS=N runs independent runs in N worker processes of cores/N threads each (the numbers of a
+# serial run on that many threads: OMP_NUM_THREADS=1 make book for JOBS=2 on two cores).
 JOBS ?= 1
 export METAREWEIGHT_JOBS := $(JOBS)
 
@@ -28,7 +29,7 @@ export METAREWEIGHT_JOBS := $(JOBS)
 help:
 	@echo "make book [PROFILE=paper|quick]   run every notebook with papermill, build the HTML"
 	@echo "          [FRESH=1]               retrain every extractor instead of using the shipped ones"
-	@echo "          [JOBS=N]                run independent splits in N processes"
+	@echo "          [JOBS=N]                run independent runs in N processes (cores/N threads each)"
 	@echo "make sweep [PROFILE=...] [JOBS=N]  the other-target-ranges chapter (every band, every split)"
 	@echo "make test                         lint, unit tests, quick notebooks, nbval, build, browser"
 	@echo "make bench [BENCH_ARGS=--books]   benchmarks -> results/bench.json and the README table"

@@ -150,3 +150,15 @@ def test_bad_input():
         train_weights(Xv, yv, yv, Xv, yv, steps=1, lr=0.01, precision="double")
     with pytest.raises(ValueError, match="unknown inputs 'age'"):
         train_weights(Xv, yv, yv, Xv, yv, steps=1, lr=0.01, inputs="age")
+
+
+def test_a_constant_monitored_prediction_records_nan_without_a_warning():
+    import warnings
+
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(120, 4)), rng.uniform(0.1, 0.6, size=120)
+    Xv, yv = rng.normal(size=(20, 4)), rng.uniform(0.14, 0.21, size=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the collapsed extractors of the 0-255 runs used to warn here
+        res = train_weights(X, y, y, Xv, yv, steps=3, lr=5e-3, monitor=(np.zeros((10, 4)), rng.uniform(size=10)))
+    assert all(np.isnan(res.history["monitor_corr"]))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .alignment import pearson
 from .extractor import pick_device
 from .models import OUTPUT_MAPS, WEIGHT_INPUTS, WeightNet
 from .ridge import FixedDesign, check_precision, ridge_solve_in_weights, torch_threads
@@ -145,7 +146,7 @@ def train_weights(
         if monitor is not None:
             pred = Xm @ beta
             history["monitor_mse"].append(float(((pred - ym) ** 2).mean()))
-            history["monitor_corr"].append(float(np.corrcoef(pred.cpu().numpy(), monitor[1])[0, 1]))
+            history["monitor_corr"].append(pearson(pred.cpu().numpy(), monitor[1]))  # nan if constant
 
     # torch's own work here (the weight network, Adam, 110 validation rows) is small: on the fast
     # path it runs on one thread while numpy's BLAS does the ridge solves on the design's threads
