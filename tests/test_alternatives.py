@@ -84,7 +84,7 @@ def test_closed_form_loo_matches_explicit_refits_without_each_row(n, p):
     yv = rng.uniform(0.14, 0.21, n)
     lambdas = (1e-4, 5e-3, 0.3)
     loop = []
-    with A._OneThread():  # many tiny torch solves: one thread is far faster on a busy machine
+    with A._one_thread():  # many tiny torch solves: one thread is far faster on a busy machine
         for lam in lambdas:
             errs = []
             for i in range(n):

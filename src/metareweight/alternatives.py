@@ -37,13 +37,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from contextlib import ContextDecorator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
 
 from . import baselines
+from .ridge import torch_threads
 
 ALPHA = 5e-3
 """The paper's ridge parameter, used wherever lambda is not itself the hyperparameter."""
@@ -113,19 +114,10 @@ class AltResult:
 # --------------------------------------------------------------------------- shared helpers
 
 
-class _OneThread(ContextDecorator):
-    """Run torch on one thread inside the block or decorated call (restored after).  The fits here
-    are small; on the two busy cores they were measured 2 (ridge on 7,780 rows) to 100 (MW-Net's
-    tiny tensors) times slower with torch's default two threads."""
-
-    def __enter__(self):
-        self.saved = torch.get_num_threads()
-        torch.set_num_threads(1)
-        return self
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.saved)
-        return False
+#: Every fit here runs torch on one thread (as a decorator or a ``with`` block; restored after).
+#: The fits are small; on the two busy cores they were measured 2 (ridge on 7,780 rows) to 100
+#: (MW-Net's tiny tensors) times slower with torch's default two threads.
+_one_thread = partial(torch_threads, 1)
 
 
 def _rows(X, y, idx):
@@ -220,7 +212,7 @@ def _ridge_protocol(name, param, grid, X, y, tr, mt, va, fit, prepare=None):
 # --------------------------------------------------------------------------- 1. Restricted, tuned
 
 
-@_OneThread()
+@_one_thread()
 def restricted_tuned(X, y, tr, mt, va, low, high, lambdas=LAMBDAS) -> AltResult:
     """*Restricted* with its ridge parameter chosen on validation.
 
@@ -271,7 +263,7 @@ def loo_ridge_mse(Xv, yv, lambdas) -> np.ndarray:
     return np.array(out)
 
 
-@_OneThread()
+@_one_thread()
 def valid_only(X, y, va, lambdas=LAMBDAS) -> AltResult:
     """Ridge on the validation rows alone (no training rows at all).
 
@@ -305,7 +297,7 @@ def soft_band_weights(y, low, high, sigma) -> np.ndarray:
     return np.exp(-(d**2) / (2.0 * sigma**2))
 
 
-@_OneThread()
+@_one_thread()
 def soft_band(X, y, tr, mt, va, low, high, sigmas=SIGMAS, alpha=ALPHA) -> AltResult:
     """Soft band weighting: the one-parameter smooth relaxation of *Restricted*.
 
@@ -356,7 +348,7 @@ def label_shift_weights(y_fit, y_valid, bin_width=1, width=0.0) -> np.ndarray:
     return ratio[bf - lo]
 
 
-@_OneThread()
+@_one_thread()
 def label_shift(X, y, tr, mt, va, low, high, bin_width=1, widths=SMOOTHING, alpha=ALPHA) -> AltResult:
     """Importance weighting under label shift, with optional LDS-style smoothing.
 
@@ -475,7 +467,7 @@ def _unit(X, y, tr, mt, kind):
     return sgd_lr_unit(_rows(X, y, tr if mt is None else mt)[0], kind)
 
 
-@_OneThread()
+@_one_thread()
 def l2rw(X, y, tr, va, *, mt=None, lr_scales=LR_SCALES, epochs=EPOCHS, batch=BATCH, alpha=ALPHA, seed=0):
     """Learning to Reweight (Ren et al. 2018) on the linear head.
 
@@ -563,7 +555,7 @@ def mwnet_path(Xf, yf, Xv, yv, lr, epochs, *, batch=BATCH, alpha=ALPHA, meta_lr=
     Returns ``({epoch: theta}, weights)``: theta at each epoch of ``epochs``, and V(l_i; Theta) of
     every row at the end of the run.
     """
-    with _OneThread():
+    with _one_thread():
         Xf, yf, Xv, yv = (torch.as_tensor(a, dtype=torch.float64) for a in (Xf, yf, Xv, yv))
         theta = torch.zeros(Xf.shape[1], dtype=torch.float64)
         params = mwnet_init(hidden, seed)
@@ -586,7 +578,7 @@ def mwnet_path(Xf, yf, Xv, yv, lr, epochs, *, batch=BATCH, alpha=ALPHA, meta_lr=
     return out, weights
 
 
-@_OneThread()
+@_one_thread()
 def mwnet(
     X, y, tr, va, *, mt=None, lr_scales=LR_SCALES, meta_lrs=META_LRS, epochs=EPOCHS, batch=BATCH, alpha=ALPHA,
     hidden=100, seed=0,
@@ -616,7 +608,7 @@ def mwnet(
 # --------------------------------------------------------------------------- all of them
 
 
-@_OneThread()
+@_one_thread()
 def run_alternatives(X, y, tr, mt, va, te, low, high, seed=0) -> dict:
     """Run every method of :data:`ALTERNATIVES` on one split with the default grids.
 

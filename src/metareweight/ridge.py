@@ -198,8 +198,8 @@ class FixedDesign:
 
     Holds X (a float64 CPU Tensor, as given), its transpose as a float64 numpy array stored row
     by row (``X x`` and ``X^T z`` of the refinement both run fastest on that layout here) and a
-    float32 copy of X (the Gram matrix).  The fast
-    path does its linear algebra with numpy, whose OpenBLAS forms ``Z^T Z`` as a symmetric
+    float32 copy of X (the Gram matrix).  The fast path does its linear algebra with numpy, whose
+    OpenBLAS forms ``Z^T Z`` as a symmetric
     rank-k update (syrk: half the work of a general product) and, on this machine's AMD cores,
     runs float32 products about three times as fast as torch's MKL build (``make bench``).
     Building it costs about two copies of X; the meta step builds one and reuses it for every step.
