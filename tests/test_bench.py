@@ -13,7 +13,7 @@ def test_meta_step_benchmark_compares_equal_gradients():
     assert out["meta_step_rel_error"] <= 1e-6  # the fast path (the book's) vs float64 autograd
     assert out["meta_step_beta_rel_error"] <= 1e-6
     assert out["meta_step_rel_error_exact"] < 1e-10  # float64 closed form vs float64 autograd
-    assert out["meta_step_fallbacks"] == 0 < out["meta_step_refinements"]
+    assert out["meta_step_fallbacks"] == 0 < out["meta_step_iterations"]
     assert 1e-10 < out["meta_step_authors_rel_error"] < 1e-1  # float32 inverse: visibly less exact
     assert set(out["meta_step_seconds"]) == {"fast", "exact", "authors"}
     assert out["meta_step_speedup"] > 0 and out["meta_step_speedup_exact"] > 0

@@ -203,7 +203,7 @@ def bench_meta_step(repeats: int = 5, n: int = 7780, p: int = 401, n_valid: int 
     def rel(a, ref):
         return float((a.double() - ref).norm() / ref.norm())
 
-    design.stats.update(solves=0, refinements=0, fallbacks=0)
+    design.stats.update(solves=0, iterations=0, factorisations=0, fallbacks=0)
     fast_g, fast_beta = fast()
     exact_g, exact_beta = _our_meta_step(X, y, w, Xv, yv, alpha, precision="exact")
     return {"meta_step_speedup": secs["authors"] / secs["fast"],
@@ -213,7 +213,7 @@ def bench_meta_step(repeats: int = 5, n: int = 7780, p: int = 401, n_valid: int 
             "meta_step_rel_error_exact": rel(exact_g, ref_g),
             "meta_step_beta_rel_error_exact": rel(exact_beta, ref_beta),
             "meta_step_authors_rel_error": rel(_authors_meta_step(*f32, alpha), ref_g),
-            "meta_step_refinements": design.stats["refinements"],
+            "meta_step_iterations": design.stats["iterations"],
             "meta_step_fallbacks": design.stats["fallbacks"],
             "meta_step_seconds": secs, "meta_step_loop_steps": loop_steps,
             "meta_step_prepare_seconds": prepare, "meta_step_size": [n, p]}

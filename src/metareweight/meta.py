@@ -96,8 +96,9 @@ def train_weights(
         Runs on CUDA (float64) when present unless set; the results come back on the CPU.
     precision : {"fast", "exact"}
         How each step solves the ridge system (:func:`~metareweight.ridge.ridge_solve_in_weights`):
-        ``"fast"`` (float32 Gram matrix refined in float64; beta and the hypergradient within
-        about 1e-9 of ``"exact"``) or ``"exact"`` (float64 throughout, the reference).
+        ``"fast"`` (float64 conjugate gradients preconditioned by a float32 Gram matrix formed
+        now and then; beta and the hypergradient within about 1e-9 of ``"exact"`` at each step)
+        or ``"exact"`` (a float64 Gram matrix at every step, the reference).
     progress : callable, optional
         Called as ``progress(step, steps, valid_mse)`` every ``PROGRESS_EVERY`` steps (from
         step 0) and at the last step; nothing is printed otherwise.

@@ -16,9 +16,11 @@ Every column of X is penalised, including a constant column if the caller append
 authors' choice; see :func:`design_matrix`).
 
 The meta step solves this system thousands of times for the same X and new weights
-(:func:`ridge_solve_in_weights`): ``precision="exact"`` forms X^T W X in float64,
-``precision="fast"`` (the default) in float32, with numpy's OpenBLAS, and refines the solutions in
-float64 to the same values within about 1e-9 relative (:class:`_RidgeInWeightsFast`).
+(:func:`ridge_solve_in_weights`): ``precision="exact"`` forms X^T W X in float64 at every solve;
+``precision="fast"`` (the default) solves by float64 conjugate gradients, preconditioned by the
+Cholesky factor of a float32 X^T W X (numpy's OpenBLAS) that is formed again only when the weights
+have moved enough to make it stale, to the same values within about 1e-9 relative
+(:class:`_RidgeInWeightsFast`).
 """
 
 from __future__ import annotations
@@ -153,14 +155,21 @@ class _RidgeInWeights(torch.autograd.Function):
         return None, None, grad_w, None, None
 
 
-#: The fast path stops refining once a correction is below this fraction of the solution.  The
-#: error left after that correction is smaller still (it shrinks by the contraction factor, about
-#: 1e-4 per step with penalty "n" and 1e-2 with "plain" on CNN features), so beta and the
-#: hypergradient come out within ~1e-9 of the float64 solution; the benchmark and tests measure it.
-REFINE_TOL = 1e-8
-#: At most this many refinement steps; a correction that shrinks by less than half a step (the
-#: float32 factor too poor for this system) also sends the solve to the float64 path.
-REFINE_MAX = 30
+#: A fast solve stops once the correction it would take next is below this fraction of the
+#: solution; the error left is smaller still, so beta and the hypergradient come out within about
+#: 1e-9 of the float64 solution (the benchmark and tests measure it).
+SOLVE_TOL = 1e-8
+#: A solve that needed more conjugate-gradient iterations than this marks the design's float32
+#: factor stale: the next forward solve forms and factorises the Gram matrix of its own weights.
+#: Measured on split 0's features over 600 meta steps, 2 gave the fastest steps (a fresh factor
+#: about every ninth step, about 6 passes over X a step); 3 and 4 were 10-20% slower.
+STALE_AFTER = 2
+#: At most this many iterations per solve.  A solve that does not converge within them refreshes
+#: the factor for its own weights and starts again; if that fails too (the float32 Gram matrix too
+#: poorly conditioned to precondition), it is done by the float64 path.
+MAX_ITER = 10
+#: Rows per block of a pass over X (a float64 block of about 3 MB at the paper's 401 columns).
+BLOCK_ROWS = 1024
 
 
 def check_precision(precision: str) -> str:
@@ -196,13 +205,16 @@ def torch_threads(n: int):
 class FixedDesign:
     """A design matrix prepared once for many weighted solves with different weights.
 
-    Holds X (a float64 CPU Tensor, as given), its transpose as a float64 numpy array stored row
-    by row (``X x`` and ``X^T z`` of the refinement both run fastest on that layout here) and a
-    float32 copy of X (the Gram matrix).  The fast path does its linear algebra with numpy, whose
-    OpenBLAS forms ``Z^T Z`` as a symmetric
-    rank-k update (syrk: half the work of a general product) and, on this machine's AMD cores,
-    runs float32 products about three times as fast as torch's MKL build (``make bench``).
-    Building it costs about two copies of X; the meta step builds one and reuses it for every step.
+    Holds X (a float64 CPU Tensor, as given), a float32 copy of it (for the Gram matrix), and the
+    state the fast path carries from one solve to the next: the Cholesky factor of the last Gram
+    matrix it formed and the last three solutions of each kind (beta, and u of the backward
+    pass), from which the next solve starts.  The meta step builds one per run and solves with
+    it at every step; the weights change a little per step, so an older factor still
+    preconditions the new system well (:class:`_RidgeInWeightsFast`).
+
+    The passes over X run in float64 by row blocks: converted from the float32 copy when that
+    holds X exactly (the book's features are float32, so it always does there; half the memory
+    traffic), read from X itself otherwise.
 
     Parameters
     ----------
@@ -216,8 +228,9 @@ class FixedDesign:
     Attributes
     ----------
     stats : dict
-        Counters of the fast path: ``solves``, ``refinements`` (forward and backward refinement
-        steps), ``fallbacks`` (solves that went to the float64 path instead).
+        Counters of the fast path: ``solves`` (forward), ``iterations`` (conjugate-gradient
+        iterations, forward and backward), ``factorisations`` (Gram matrices formed and
+        factorised), ``fallbacks`` (solves that went to the float64 path instead).
     """
 
     def __init__(self, X: torch.Tensor, threads: int | None = None):
@@ -228,11 +241,44 @@ class FixedDesign:
         if X.device.type != "cpu" or X.dtype != torch.float64:
             raise ValueError("FixedDesign: X must be a float64 Tensor on the CPU")
         self.X = X
-        self.T = np.ascontiguousarray(X.numpy().T)  # (p, n): X x = T.T @ x and X^T z = T @ z
-        self.X32 = np.ascontiguousarray(X.numpy(), dtype=np.float32)
-        self.Z = np.empty_like(self.X32)  # sqrt(W) X of the current solve
+        Xn = X.numpy()
+        self.X32 = np.ascontiguousarray(Xn, dtype=np.float32)
+        self.X64 = None if np.array_equal(self.X32, Xn) else np.ascontiguousarray(Xn)
+        self.Z = np.empty_like(self.X32)  # sqrt(W) X of the Gram matrix being formed
+        self._block = np.empty((min(BLOCK_ROWS, len(Xn)), Xn.shape[1]))
         self.threads = torch.get_num_threads() if threads is None else int(threads)
-        self.stats = {"solves": 0, "refinements": 0, "fallbacks": 0}
+        self.L = None  # lower Cholesky factor (float64 Tensor) of the last float32 Gram matrix
+        self.factor_weights, self.stale, self.fresh_iterations = None, True, 0
+        self.betas, self.us = [], []
+        self.stats = {"solves": 0, "iterations": 0, "factorisations": 0, "fallbacks": 0}
+
+    def apply(self, w: np.ndarray, v: np.ndarray, y: np.ndarray | None = None):
+        """One pass over X in float64: ``(X v, X^T (w * t))`` with ``t = X v``, or ``t = y - X v``
+        when ``y`` is given.  ``v`` may also hold k columns (p, k), with ``y`` then (n, k): the
+        pass costs about the same for a few columns as for one."""
+        n, p = self.X32.shape
+        Xv, out = np.empty((n, *v.shape[1:])), np.zeros(v.shape)
+        for start in range(0, n, BLOCK_ROWS):
+            stop = min(start + BLOCK_ROWS, n)
+            if self.X64 is not None:
+                rows = self.X64[start:stop]
+            else:
+                rows = self._block[: stop - start]
+                np.copyto(rows, self.X32[start:stop])
+            t = rows @ v
+            Xv[start:stop] = t
+            if y is not None:
+                t = y[start:stop] - t
+            wb = w[start:stop] if v.ndim == 1 else w[start:stop, None]
+            out += rows.T @ (wb * t)
+        return Xv, out
+
+    def refactor(self, w: np.ndarray, c: float) -> bool:
+        """Form and factorise the float32 Gram matrix of weights ``w`` (plus c I); False if the
+        factorisation fails."""
+        self.stats["factorisations"] += 1
+        self.L, self.stale, self.factor_weights = _factor32(self, w, c), False, w
+        return self.L is not None
 
 
 def gram32(design: FixedDesign, w: np.ndarray) -> np.ndarray:
@@ -275,89 +321,152 @@ def _rel(dx, x) -> float:
     return 0.0 if size == 0.0 else size / max(float(np.linalg.norm(x)), np.finfo(np.float64).tiny)
 
 
-class _RidgeInWeightsFast(torch.autograd.Function):
-    """beta(w) and its hypergradient from a float32 Gram matrix, refined to float64 accuracy.
+def _warm_start(history: list, p: int) -> np.ndarray:
+    """The next solution guessed from the last ones, extrapolated along the steps (quadratic from
+    three, linear from two); zero without any."""
+    if len(history) >= 3:
+        return 3 * history[-1] - 3 * history[-2] + history[-3]
+    if len(history) == 2:
+        return 2 * history[-1] - history[-2]
+    return history[-1].copy() if history else np.zeros(p)
 
-    The Gram matrix X^T W X (the only O(n p^2) work) is formed in float32 (:func:`gram32`) and
-    factorised (Cholesky, in float64).  That factor solves a system A~ near A = X^T W X +
-    alpha s I; each refinement step computes the residual of the true system in float64
-    (``X^T W (y - X x) - alpha s x``: two passes over X, O(n p)) and corrects with the factor,
-    shrinking the error by about cond(A) x 1e-7 per step.  Forward (beta) and backward
-    (u = A^-1 dL/dbeta) both refine until the correction is below ``REFINE_TOL``; the
-    hypergradient is then ``(X u)_i r_i`` as in the exact path, with the residuals r and X u
-    of the last refinement step (each within about ``REFINE_TOL`` of its final value).  When
-    the float32 factor fails or refining stalls, the solve is done by the float64 path instead.
+
+def _cg(design, w, c, x, Xx, r):
+    """Conjugate gradients on (X^T W X + c I) x = b, preconditioned by the design's factor, from
+    x with ``Xx = X x`` and residual ``r = b - A x``.  Each iteration is one pass over X, which
+    also gives X of the search direction, so X x is kept up to date without another pass.  Once
+    the next preconditioned correction z is below ``SOLVE_TOL`` of x, x takes it too (as a step of
+    iterative refinement would; it needs no pass), while X x stays that of x before it, within
+    about ``SOLVE_TOL``.  Returns (x, X x, iterations, converged)."""
+    L = design.L
+    z = _solve(L, r)
+    if _rel(z, x) <= SOLVE_TOL:
+        return x + z, Xx, 0, True
+    d, rz = z, float(r @ z)
+    for k in range(1, MAX_ITER + 1):
+        design.stats["iterations"] += 1
+        Xd, Ad = design.apply(w, d)
+        Ad += c * d
+        dAd = float(d @ Ad)
+        if not dAd > 0:
+            break
+        a = rz / dAd
+        x, Xx, r = x + a * d, Xx + a * Xd, r - a * Ad
+        z = _solve(L, r)
+        if _rel(z, x) <= SOLVE_TOL:
+            return x + z, Xx, k, True
+        rz, rz_old = float(r @ z), rz
+        d = z + (rz / rz_old) * d
+    return x, Xx, MAX_ITER, False
+
+
+def _fast_solve(design, w, c, history, residual, start=None):
+    """Solve with the design's factor (formed again first if stale), from ``start`` or else the
+    warm start of ``history``; ``residual(x)`` gives (X x, b - A x) by one pass.  Returns (x, X x),
+    or None when the float32 factor cannot do it (the caller then solves in float64).
+
+    The factor is stale once a solve needs more than ``STALE_AFTER`` iterations, or more than a
+    solve right after a factorisation needed (a system that the float32 factor of its own
+    weights preconditions only loosely should not be refactorised at every step)."""
+    fresh = design.factor_weights is w  # formed for these very weights (this step's forward)
+    if design.L is None or (design.stale and not fresh):
+        if not design.refactor(w, c):
+            return None
+        fresh = True
+    x = _warm_start(history, design.X32.shape[1]) if start is None else start
+    while True:
+        Xx, r = residual(x)
+        x, Xx, iterations, converged = _cg(design, w, c, x, Xx, r)
+        if converged:
+            if fresh:
+                design.fresh_iterations = iterations
+            design.stale = design.stale or iterations > max(STALE_AFTER, design.fresh_iterations)
+            history.append(x)
+            del history[:-3]
+            return x, Xx
+        if fresh or not design.refactor(w, c):
+            return None
+        fresh = True
+
+
+class _RidgeInWeightsFast(torch.autograd.Function):
+    """beta(w) and its hypergradient from float64 conjugate gradients, preconditioned by the
+    Cholesky factor of a float32 Gram matrix that is formed only now and then.
+
+    The Gram matrix X^T W X is the only O(n p^2) work; each conjugate-gradient iteration is one
+    pass over X (O(n p), in float64).  The factor of the float32 Gram matrix of one step's weights
+    (:func:`gram32`) stays a good preconditioner for the steps after it, while the weights change
+    little: a solve that needs more than ``STALE_AFTER`` iterations marks it stale, and the next
+    step forms a new one.  Each solve starts from the previous solutions, extrapolated, and stops
+    when its next correction is below ``SOLVE_TOL`` of the solution; the stopping rule and the
+    float64 residuals are those of iterative refinement, so the result is the float64 solution to
+    about 1e-9 whatever the factor.  The forward solve gives beta and the residuals
+    ``r = y - X beta``; the backward solve gives ``u = A^-1 dL/dbeta`` and X u, and the
+    hypergradient is ``(X u)_i r_i`` as in the exact path.  When the float32 factor fails or
+    cannot precondition (:data:`MAX_ITER`), the solve is done by the float64 path instead.
     All of it runs in numpy, on the design's BLAS threads (:func:`blas_threads`).
     """
 
     @staticmethod
     def forward(ctx, design, y, w, alpha, penalty):
         design.stats["solves"] += 1
-        T = design.T
         c = alpha * float(penalty_scale(w, penalty))
         wn, yn = w.detach().numpy(), y.numpy()
+
+        # The backward solve will start from u0; the forward's first pass over X applies A to u0
+        # too (a second column costs little), so that the backward solve starts without a pass.
+        u0 = _warm_start(design.us, design.X32.shape[1])
+        ahead = {}
+
+        def residual(x):
+            if ahead:
+                Xx, s = design.apply(wn, x, yn)
+                return Xx, s - c * x
+            XV, S = design.apply(wn, np.column_stack([x, u0]), np.column_stack([yn, np.zeros_like(yn)]))
+            ahead.update(u0=u0, Xu0=XV[:, 1], Au0=c * u0 - S[:, 1])  # S[:, 1] = -X^T W X u0
+            return XV[:, 0], S[:, 0] - c * x
+
         with blas_threads(design.threads):
-            L = _factor32(design, wn, c)
-            exact = L is None
-            if not exact:
-                x = _solve(L, T @ (wn * yn))
-                previous = float("inf")
-                for _ in range(REFINE_MAX):
-                    design.stats["refinements"] += 1
-                    resid = yn - T.T @ x  # the fit's residuals, needed again for the hypergradient
-                    dx = _solve(L, T @ (wn * resid) - c * x)
-                    x = x + dx
-                    size = _rel(dx, x)
-                    if size <= REFINE_TOL:
-                        break
-                    if not size < 0.5 * previous:
-                        exact = True
-                        break
-                    previous = size
-                else:
-                    exact = True
-            if exact:
+            solved = _fast_solve(design, wn, c, design.betas, residual)
+            L = None
+            if solved is None:  # the float64 path, whose factor the backward solve reuses
                 design.stats["fallbacks"] += 1
                 L = _exact_factor(design.X, w.detach(), c)
-                x = _solve(L, T @ (wn * yn))
-                resid = yn - T.T @ x
-        ctx.L, ctx.wn, ctx.x, ctx.resid = L, wn, x, resid
-        ctx.design, ctx.c, ctx.alpha, ctx.penalty, ctx.exact = design, c, alpha, penalty, exact
+                x = _solve(L, (design.X.T @ (w.detach() * y)).numpy())
+                solved = x, (design.X @ torch.from_numpy(x)).numpy()
+        x, Xx = solved
+        ctx.L, ctx.wn, ctx.x, ctx.resid, ctx.ahead = L, wn, x, yn - Xx, ahead
+        ctx.design, ctx.c, ctx.alpha, ctx.penalty = design, c, alpha, penalty
         return torch.from_numpy(x)
 
     @staticmethod
     def backward(ctx, grad_beta):
-        design, c, L, wn = ctx.design, ctx.c, ctx.L, ctx.wn
-        T = design.T
+        design, c, wn = ctx.design, ctx.c, ctx.wn
         g = grad_beta.detach().numpy()
-        exact = ctx.exact
+
+        ahead = ctx.ahead
+
+        def residual(u):
+            if ahead and u is ahead["u0"]:  # applied by the forward's first pass
+                return ahead["Xu0"], g - ahead["Au0"]
+            Xu, s = design.apply(wn, u)
+            return Xu, g - s - c * u
+
         with blas_threads(design.threads):
-            u = _solve(L, g)
-            if exact:
-                Xu = T.T @ u
-            else:
-                previous = float("inf")
-                for _ in range(REFINE_MAX):
-                    design.stats["refinements"] += 1
-                    Xu = T.T @ u
-                    du = _solve(L, g - T @ (wn * Xu) - c * u)
-                    size = _rel(du, u)
-                    if size <= REFINE_TOL:
-                        break  # u (with X u in hand) is accurate to about the size of du
-                    if not size < 0.5 * previous:
-                        exact = True
-                        break
-                    u = u + du
-                    previous = size
-                else:
-                    exact = True
-                if exact:
+            solved = None
+            if ctx.L is None:
+                solved = _fast_solve(design, wn, c, design.us, residual, start=ahead.get("u0"))
+            if solved is None:
+                L = ctx.L
+                if L is None:
                     design.stats["fallbacks"] += 1
-                    u = _solve(_exact_factor(design.X, torch.from_numpy(wn), c), g)
-                    Xu = T.T @ u
-            grad_w = Xu * ctx.resid
-            if ctx.penalty == "sum_w":
-                grad_w = grad_w - ctx.alpha * (u @ ctx.x)
+                    L = _exact_factor(design.X, torch.from_numpy(wn), c)
+                u = _solve(L, g)
+                solved = u, (design.X @ torch.from_numpy(u)).numpy()
+        u, Xu = solved
+        grad_w = Xu * ctx.resid
+        if ctx.penalty == "sum_w":
+            grad_w = grad_w - ctx.alpha * (u @ ctx.x)
         return None, None, torch.from_numpy(grad_w), None, None
 
 
@@ -367,14 +476,16 @@ def ridge_solve_in_weights(X, y, w, alpha: float, penalty="n", precision="fast")
     Parameters
     ----------
     X : Tensor of shape (n, p), or a :class:`FixedDesign` of one (prepare it once when solving
-        many times with the same X: the fast path then skips two copies of X per call)
+        many times with the same X: the fast path then reuses its factor and warm starts)
     y, w : Tensors of shape (n,)
     alpha : float;  penalty : {"n", "sum_w", "plain"}
     precision : {"fast", "exact"}
         ``"exact"``: float64 Gram matrix and Cholesky (:class:`_RidgeInWeights`).  ``"fast"``:
-        float32 Gram matrix (numpy's syrk) refined in float64 (:class:`_RidgeInWeightsFast`);
-        beta and the hypergradient agree with ``"exact"`` to about 1e-9 relative on the
-        paper's features, falling back to ``"exact"`` where refining does not converge.
+        float64 conjugate gradients preconditioned by the factor of a float32 Gram matrix
+        (numpy's syrk), formed only when the last one has gone stale
+        (:class:`_RidgeInWeightsFast`); beta and the hypergradient agree with ``"exact"`` to
+        about 1e-9 relative on the paper's features, falling back to ``"exact"`` where the
+        float32 factor cannot precondition.
         Inputs that are not float64, or not on the CPU, always take the exact path (in their
         own precision, on their own device).
 
@@ -389,5 +500,5 @@ def ridge_solve_in_weights(X, y, w, alpha: float, penalty="n", precision="fast")
     if penalty not in PENALTIES:
         raise ValueError(f"unknown penalty convention {penalty!r}; choose one of {PENALTIES}")
     if precision == "exact" or Xt.dtype != torch.float64 or Xt.device.type != "cpu":
-        return _RidgeInWeights.apply(Xt, y, w, alpha, penalty)  # float32 or a GPU: no refinement
+        return _RidgeInWeights.apply(Xt, y, w, alpha, penalty)  # float32 or a GPU: exact path
     return _RidgeInWeightsFast.apply(design or FixedDesign(Xt), y, w, alpha, penalty)
