@@ -101,6 +101,21 @@ def test_fast_and_exact_meta_steps_agree():
     np.testing.assert_allclose(fast.history["valid_mse"], exact.history["valid_mse"], rtol=1e-7)
 
 
+def test_weights_kept_at_steps_equal_shorter_runs():
+    X, y, yhat0, Xv, yv, _ = _two_regimes()
+    kw = {"lr": 0.05, "alpha": 1e-3, "penalty": "plain", "seed": 1}
+    for mode in ("net", "free"):
+        long = train_weights(X, y, yhat0, Xv, yv, steps=12, mode=mode, keep_weights_at=[0, 5, 12], **kw)
+        assert sorted(long.history["weights_at"]) == [0, 5, 12]
+        for s in (0, 5, 12):
+            short = train_weights(X, y, yhat0, Xv, yv, steps=s, mode=mode, **kw)
+            np.testing.assert_array_equal(long.history["weights_at"][s], short.weights)
+        assert not np.array_equal(long.history["weights_at"][0], long.history["weights_at"][12])
+    assert "weights_at" not in train_weights(X, y, yhat0, Xv, yv, steps=2, **kw).history
+    with pytest.raises(ValueError, match="keep_weights_at"):
+        train_weights(X, y, yhat0, Xv, yv, steps=3, keep_weights_at=[4], **kw)
+
+
 def test_progress_is_reported_every_hundred_steps_and_at_the_end():
     X, y, yhat0, Xv, yv, _ = _two_regimes()
     calls = []

@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 
+from metareweight import toys
 from metareweight.toys import (
     align_fit,
+    align_fit_cached,
     alignment_components,
     least_squares,
     make_piecewise_1d,
@@ -113,3 +115,30 @@ def test_relu_rule_is_the_papers_relu_of_the_dot_product(toy):
     relu = np.maximum(dots, 0.0)
     assert relu.max() > 0 and (relu == 0).any()
     np.testing.assert_allclose(res.weights / res.weights.max(), relu / relu.max(), rtol=1e-12, atol=1e-15)
+
+
+def test_cached_alignment_equals_the_loop_and_is_computed_once(toy, tmp_path, monkeypatch):
+    monkeypatch.setenv("METAREWEIGHT_CACHE", str(tmp_path))
+    monkeypatch.delenv("METAREWEIGHT_FRESH", raising=False)
+    data = (toy.X, toy.y, toy.X[toy.valid], toy.y[toy.valid])
+    kw = dict(formulation="difference", steps=300, seed=2, record_every=50)
+    ref = align_fit(*data, **kw)
+    cold = align_fit_cached(*data, **kw)
+    calls = []
+    monkeypatch.setattr(toys, "align_fit", lambda *a, **k: calls.append(1))  # a recomputation would fail
+    warm = align_fit_cached(*data, **kw)
+    assert calls == [] and len(list((tmp_path / "toys").glob("*.npz"))) == 1
+    for res in (cold, warm):
+        np.testing.assert_array_equal(res.coef, ref.coef)
+        np.testing.assert_array_equal(res.weights, ref.weights)
+        assert res.intercept == ref.intercept
+        assert res.history["step"] == ref.history["step"]
+        assert res.history["valid_loss"] == ref.history["valid_loss"]
+        assert res.history["n_active"] == ref.history["n_active"]
+        np.testing.assert_array_equal(np.array(res.history["weights"]), np.array(ref.history["weights"]))
+        np.testing.assert_array_equal(np.array(res.history["coef"]), np.array(ref.history["coef"]))
+    # another argument is another entry
+    monkeypatch.setattr(toys, "align_fit", align_fit)
+    other = align_fit_cached(*data, **{**kw, "seed": 3})
+    assert not np.array_equal(other.weights, ref.weights)
+    assert len(list((tmp_path / "toys").glob("*.npz"))) == 2

@@ -72,6 +72,7 @@ def train_weights(
     force_cpu: bool = False,
     precision: str = "fast",
     progress=None,
+    keep_weights_at=(),
 ) -> MetaResult:
     """Learn weights for the rows of (X, y) that minimise the validation MSE of the ridge fit.
 
@@ -102,6 +103,10 @@ def train_weights(
     progress : callable, optional
         Called as ``progress(step, steps, valid_mse)`` every ``PROGRESS_EVERY`` steps (from
         step 0) and at the last step; nothing is printed otherwise.
+    keep_weights_at : iterable of int, optional
+        Steps (0 to ``steps``) whose weights are kept in ``history["weights_at"]`` (a dict step ->
+        weights): the weights the ridge fit of that step used, which are the final weights of a
+        run of that many steps (the run is deterministic), so one run gives them all.
     """
     check_precision(precision)
     if inputs not in WEIGHT_INPUTS:
@@ -139,6 +144,11 @@ def train_weights(
         raise ValueError(f"unknown mode {mode!r}; choose 'net' or 'free'")
     optimiser = torch.optim.Adam(params, lr=lr)
     history = {"step": [], "valid_mse": [], "monitor_mse": [], "monitor_corr": [], "n_above_0_1": []}
+    keep = {int(s) for s in keep_weights_at}
+    if any(not 0 <= s <= steps for s in keep):
+        raise ValueError(f"train_weights: keep_weights_at must lie in [0, steps={steps}], got {sorted(keep)}")
+    if keep:
+        history["weights_at"] = {}
 
     def record(step, w, beta, loss):
         history["step"].append(step)
@@ -159,6 +169,8 @@ def train_weights(
             if step % record_every == 0 or step == steps:
                 with torch.no_grad():
                     record(step, w.detach(), beta.detach(), loss.detach())
+            if step in keep:
+                history["weights_at"][step] = w.detach().cpu().numpy().copy()
             if progress is not None and (step % PROGRESS_EVERY == 0 or step == steps):
                 progress(step, steps, float(loss.detach()))
             if step == steps:

@@ -19,9 +19,12 @@ formulations:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .cache import memo
 
 FORMULATIONS = ("value", "difference")
 RULES = ("sign", "relu")
@@ -349,3 +352,36 @@ def alignment_components(X, y, X_valid, y_valid, coef, intercept):
     g, gv, _ = _gradients("value", theta, np.asarray(X, float), np.asarray(y, float),
                           np.ones(len(y)), np.asarray(X_valid, float), np.asarray(y_valid, float))
     return g * gv
+
+
+#: Bump when :func:`align_fit` changes what it computes: cached runs of an older loop are then
+#: recomputed, never reused.
+TOY_CACHE_VERSION = 1
+
+
+def _digest(*arrays) -> str:
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        digest.update(repr(a.shape).encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def align_fit_cached(X, y, X_valid, y_valid, **kwargs) -> AlignmentResult:
+    """:func:`align_fit`, memoised on disk (namespace ``toys``) by its data and arguments, so a
+    warm rebuild of the appendix chapters runs no loop again (``FRESH=1`` recomputes).  The
+    result is rebuilt from the stored arrays on a cold run too, so both give the same types."""
+    spec = {"fn": "align_fit", "v": TOY_CACHE_VERSION, "data": _digest(X, y, X_valid, y_valid),
+            "kwargs": kwargs}
+
+    def compute():
+        r = align_fit(X, y, X_valid, y_valid, **kwargs)
+        arrays = {"coef": r.coef, "intercept": np.array(r.intercept), "weights": r.weights}
+        arrays.update({f"history_{k}": np.asarray(v) for k, v in r.history.items()})
+        return arrays, {}
+
+    arrays, _ = memo("toys", spec, compute)
+    history = {k.removeprefix("history_"): list(v) if v.ndim > 1 else v.tolist()
+               for k, v in arrays.items() if k.startswith("history_")}
+    return AlignmentResult(arrays["coef"], float(arrays["intercept"]), arrays["weights"], history)
