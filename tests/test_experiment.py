@@ -152,6 +152,45 @@ def test_parallel_splits_give_the_serial_numbers(tmp_path, monkeypatch):
     assert [info["split"] for _, info in parallel] == [0, 1]
     for a, b in zip(serial, parallel, strict=True):
         _same(a, b)
+    # Cached runs are read in this process; only the missing one goes to a worker, and when none
+    # is missing no worker starts at all.
+    entries = sorted((tmp_path / "parallel" / "splits").glob("*.npz"))
+    assert len(entries) == 2
+    entries[0].unlink()
+    again = run_all(faces, splits, cfg, progress=False, n_jobs=2)
+    assert len(list((tmp_path / "parallel" / "splits").glob("*.npz"))) == 2
+    import joblib
+
+    monkeypatch.setattr(joblib, "Parallel", None)  # starting workers would now fail
+    warm = run_all(faces, splits, cfg, progress=False, n_jobs=2)
+    for a, b, c in zip(serial, again, warm, strict=True):
+        _same(a, b)
+        _same(a, c)
+
+
+def test_hits_only_reads_the_cache_and_refuses_to_compute(tiny, tmp_path, monkeypatch):
+    from metareweight.cache import CacheMiss, hits_only, memo
+
+    monkeypatch.setenv("METAREWEIGHT_CACHE", str(tmp_path))
+    monkeypatch.delenv("METAREWEIGHT_FRESH", raising=False)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"a": np.arange(3.0)}, {"x": 1}
+
+    with hits_only(), pytest.raises(CacheMiss, match="demo/"):
+        memo("demo", {"k": 1}, compute)
+    assert calls == []
+    memo("demo", {"k": 1}, compute)
+    with hits_only():
+        arrays, info = memo("demo", {"k": 1}, compute)
+    assert calls == [1] and info["x"] == 1
+    np.testing.assert_array_equal(arrays["a"], np.arange(3.0))
+    faces, split, cfg = tiny
+    with hits_only(), pytest.raises(CacheMiss, match="extractor"):
+        get_extractor(faces, split, cfg, progress=False)
+    assert not list(tmp_path.glob("**/*.pt"))  # nothing trained
 
 
 def test_parallel_keeps_the_order_and_records_the_settings_its_workers_read():

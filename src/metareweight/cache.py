@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,33 @@ def load_entry(path: Path):
         return None
 
 
+class CacheMiss(LookupError):
+    """Raised within :func:`hits_only` where a result is not cached and would be computed."""
+
+
+_HITS_ONLY = False
+
+
+@contextmanager
+def hits_only():
+    """A context in which :func:`memo` only reads: an entry that is not in the cache raises
+    :class:`CacheMiss` instead of being computed (as does an extractor that would be trained).
+    ``experiment.parallel`` uses it to read cached runs in the calling process and start worker
+    processes only for the others."""
+    global _HITS_ONLY
+    saved, _HITS_ONLY = _HITS_ONLY, True
+    try:
+        yield
+    finally:
+        _HITS_ONLY = saved
+
+
+def refuse_to_compute(what: str) -> None:
+    """Raise :class:`CacheMiss` for ``what`` within :func:`hits_only`; nothing otherwise."""
+    if _HITS_ONLY:
+        raise CacheMiss(what)
+
+
 def memo(namespace: str, spec: dict, compute, *, use_cache: bool = True):
     """``compute()`` -> (arrays, info), cached under ``namespace`` by the inputs in ``spec``."""
     path = cache_dir() / namespace / f"{key_of(spec)}.npz"
@@ -91,6 +119,7 @@ def memo(namespace: str, spec: dict, compute, *, use_cache: bool = True):
         hit = load_entry(path)
         if hit is not None:
             return hit
+    refuse_to_compute(f"{namespace}/{path.name}")
     started = time.perf_counter()
     arrays, info = compute()
     # the cost of computing it, kept with the entry: records report this, never a cache hit's time

@@ -20,7 +20,7 @@ import torch
 
 from . import baselines
 from .alignment import finetune
-from .cache import memo
+from .cache import CacheMiss, hits_only, memo
 from .data import Faces
 from .extractor import device_key, extract_features, predict, to_tensor, train_extractor
 from .meta import train_weights
@@ -238,7 +238,7 @@ def _job(call, threads):
     return fn(*args), settings_read()
 
 
-def parallel(calls, n_jobs: int | None = None) -> list:
+def parallel(calls, n_jobs: int | None = None, *, cached: bool = False) -> list:
     """``fn(*args)`` for every ``(fn, *args)`` of ``calls``, in order; a list of the results.
 
     With ``n_jobs`` (default :func:`jobs`) above 1 the calls run in that many worker processes
@@ -249,11 +249,28 @@ def parallel(calls, n_jobs: int | None = None) -> list:
     depend on the thread count in the last bits.  Every ``fn`` must be a module-level function
     (or a ``functools.partial`` of one); cached runs share the on-disk cache (every entry is
     written atomically).  The settings the workers read are added to this process's record.
+
+    ``cached=True`` declares every call a cached run (its work inside :func:`cache.memo` or an
+    extractor's training): the calls whose results are already cached are then read in this
+    process (:func:`cache.hits_only`), and workers are started only for the others, if any (even
+    for one: it then runs on a worker's threads, as it would among others).  A warm rebuild with
+    ``JOBS=2`` starts no worker at all.
     """
     calls = [tuple(c) for c in calls]
     n_jobs = jobs() if n_jobs is None else n_jobs
     if n_jobs <= 1 or len(calls) <= 1:
         return [fn(*args) for fn, *args in calls]
+    results, todo = [None] * len(calls), list(range(len(calls)))
+    if cached:
+        todo = []
+        for i, (fn, *args) in enumerate(calls):
+            try:
+                with hits_only():
+                    results[i] = fn(*args)
+            except CacheMiss:
+                todo.append(i)
+    if not todo:
+        return results
     from joblib import Parallel, delayed
     from joblib.externals.loky import get_reusable_executor
 
@@ -262,19 +279,20 @@ def parallel(calls, n_jobs: int | None = None) -> list:
     # started with this environment) removes when the kernel exits, reporting it as "leaked" on
     # the terminal: the removal is by design, so that message alone is silenced
     os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
-    out = Parallel(n_jobs=n_jobs, backend="loky")(delayed(_job)(c, threads) for c in calls)
+    out = Parallel(n_jobs=n_jobs, backend="loky")(delayed(_job)(calls[i], threads) for i in todo)
     # stop the workers now (the next call starts new ones): left running into the kernel's exit
     # they end in "leaked semlock" warnings
     get_reusable_executor().shutdown(wait=True)
-    for _, read in out:
+    for i, (result, read) in zip(todo, out, strict=True):
         note_read(read)
-    return [result for result, _ in out]
+        results[i] = result
+    return results
 
 
 def run_all(faces: Faces, splits, cfg, *, progress: bool = True, n_jobs: int | None = None):
     """:func:`run_split` for every split; a list of (arrays, info), in the order of ``splits``
     (in :func:`parallel` worker processes when ``n_jobs`` or ``JOBS`` is above 1)."""
-    return parallel([(partial(run_split, progress=progress), faces, s, cfg) for s in splits], n_jobs)
+    return parallel([(partial(run_split, progress=progress), faces, s, cfg) for s in splits], n_jobs, cached=True)
 
 
 def free_weights_run(faces: Faces, split: Split, cfg, *, progress: bool = True) -> dict:

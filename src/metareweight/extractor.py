@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cache import atomic_write, cache_dir, key_of
+from .cache import atomic_write, cache_dir, key_of, refuse_to_compute
 from .models import Extractor
 from .runconfig import Progress
 
@@ -248,6 +248,8 @@ def train_extractor(
         mx, my = to_tensor(monitor[0]).to(device), torch.as_tensor(monitor[1], dtype=torch.float32)
     n = len(y)
     last = epochs if stop_after is None else min(epochs, stop_after)
+    if start < last:
+        refuse_to_compute(f"extractor {key} (epochs {start + 1}-{last})")
     bar = Progress(f"extractor split {split}{' (' + label + ')' if label else ''}", epochs,
                    enabled=progress and start < last, unit="epoch ")
     for epoch in range(start, last):
