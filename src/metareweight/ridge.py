@@ -161,8 +161,9 @@ class _RidgeInWeights(torch.autograd.Function):
 SOLVE_TOL = 1e-8
 #: A solve that needed more conjugate-gradient iterations than this marks the design's float32
 #: factor stale: the next forward solve forms and factorises the Gram matrix of its own weights.
-#: Measured on split 0's features over 600 meta steps, 2 gave the fastest steps (a fresh factor
-#: about every ninth step, about 6 passes over X a step); 3 and 4 were 10-20% slower.
+#: Measured on split 0's features over 600 meta steps, 2 gives a fresh factor about every sixth
+#: step and about 5 passes over X a step (15 ms a step on one thread); in a prototype of this
+#: loop, 3 and 4 were up to 20% slower.
 STALE_AFTER = 2
 #: At most this many iterations per solve.  A solve that does not converge within them refreshes
 #: the factor for its own weights and starts again; if that fails too (the float32 Gram matrix too
@@ -256,7 +257,7 @@ class FixedDesign:
         """One pass over X in float64: ``(X v, X^T (w * t))`` with ``t = X v``, or ``t = y - X v``
         when ``y`` is given.  ``v`` may also hold k columns (p, k), with ``y`` then (n, k): the
         pass costs about the same for a few columns as for one."""
-        n, p = self.X32.shape
+        n = len(self.X32)
         Xv, out = np.empty((n, *v.shape[1:])), np.zeros(v.shape)
         for start in range(0, n, BLOCK_ROWS):
             stop = min(start + BLOCK_ROWS, n)
