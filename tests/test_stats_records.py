@@ -18,20 +18,21 @@ def test_authors_saved_splits_give_table1():
 
 
 def test_paired_summary_on_the_authors_values():
-    summary = paired_summary(AUTHORS_SPLITS["restricted"], AUTHORS_SPLITS["reweighted"], n_boot=2000)
+    summary = paired_summary(AUTHORS_SPLITS["restricted"], AUTHORS_SPLITS["reweighted"])
     assert summary["wins"] == 7 and summary["n"] == 8  # the paper's "7 of 8 splits"
     rel = (np.array(AUTHORS_SPLITS["restricted"]) - AUTHORS_SPLITS["reweighted"]) / AUTHORS_SPLITS["restricted"]
     np.testing.assert_allclose(summary["rel_improvement"], rel)
-    assert summary["ci_low"] < summary["mean_rel_improvement"] < summary["ci_high"]
+    low, high = sps.t.interval(0.95, 7, loc=rel.mean(), scale=sps.sem(rel))  # scipy's t interval
+    assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((low, high), rel=1e-12)
     expected_p = sps.wilcoxon(AUTHORS_SPLITS["restricted"], AUTHORS_SPLITS["reweighted"]).pvalue
     assert summary["wilcoxon_p"] == pytest.approx(expected_p)
 
 
-def test_paired_summary_bootstrap_is_seeded_and_degenerate_cases():
-    a, b = [1.0, 2.0, 3.0], [0.5, 2.5, 2.0]
-    assert paired_summary(a, b, seed=1) ["ci_low"] == paired_summary(a, b, seed=1)["ci_low"]
+def test_paired_summary_degenerate_cases():
+    a = [1.0, 2.0, 3.0]
     same = paired_summary(a, a)
-    assert same["wins"] == 0 and np.isnan(same["wilcoxon_p"]) and same["ci_low"] == 0
+    assert same["wins"] == 0 and np.isnan(same["wilcoxon_p"]) and np.isnan(same["perm_p"])
+    assert same["ci_low"] == same["ci_high"] == 0
     with pytest.raises(ValueError):
         paired_summary([1, 2], [1, 2, 3])
 
@@ -72,6 +73,41 @@ def test_committed_paper_record_is_complete():
     for row in rec["splits"]:
         assert all(row[k] > 0 for k in ("all", "restricted", "reweighted", "constant", "cnn_head"))
         assert 0 <= row["n_weights_above_0_1"] <= 7780
+    sections = {"splits": rec["splits"], "pixel_ablation": rec["pixel_ablation"]["splits"],
+                "independent_validation": rec["independent_validation"]["splits"]}
+    for name, rows in sections.items():
+        assert len(rows) == 8, name
+        for row in rows:
+            assert set(row["degenerate"]) >= {"restricted", "reweighted"}, name
+            # decided on validation: within 1% of the constant predictor's validation MSE
+            flag = abs(row["valid"]["restricted"] - row["valid"]["constant"]) <= 0.01 * row["valid"]["constant"]
+            assert row["degenerate"]["restricted"] == flag, (name, row["split"])
+            assert len(row["reweighted_seeds"]) >= 3
+            assert row["reweighted"] == pytest.approx(np.mean(row["reweighted_seeds"]), rel=1e-12)
+    assert len({r["valid_digest"] for r in sections["splits"]}) == 2  # the paper's protocol: 2 validation sets
+    assert len({r["valid_digest"] for r in sections["independent_validation"]}) == 8
+    for a, b in zip(sections["splits"], sections["independent_validation"], strict=True):
+        assert a["restricted"] == b["restricted"] and a["extractor"] == b["extractor"]  # same extractor and rows
+
+
+def test_committed_verdicts_have_kinds_and_two_sided_levels():
+    from pathlib import Path
+
+    from metareweight.verdicts import KINDS, OUTCOMES, read_all
+
+    folder = Path(__file__).resolve().parents[1] / "results" / "paper"
+    chapters = read_all(folder)
+    assert chapters
+    for chapter in chapters:
+        for row in chapter["rows"]:
+            assert row["kind"] in KINDS and row["holds"] in OUTCOMES, (chapter["chapter"], row["claim"])
+    rows = next(c for c in chapters if c["chapter"] == "age-prediction-accuracy")["rows"]
+    levels = [r for r in rows if r["claim"].startswith("Table 1 level of")]
+    assert len(levels) == 6  # All, Restricted and Reweighted under both pixel conventions
+    for r in levels:
+        assert "combined standard error" in r["criterion"]
+        v = r["values"]
+        assert (r["holds"] == "yes") == (abs(v["diff"]) <= v["bound"])
 
 
 def test_readme_table_is_generated_from_the_committed_record(tmp_path):
@@ -115,9 +151,43 @@ def test_paired_bootstrap_rows_on_a_known_shift():
 def test_mean_diff_ci_uses_the_sample_std():
     from metareweight.stats import mean_diff_ci
 
-    out = mean_diff_ci([3.0, 5.0, 7.0], [1.0, 2.0, 3.0], n_boot=500)
+    out = mean_diff_ci([3.0, 5.0, 7.0], [1.0, 2.0, 3.0])
     assert out["mean"] == pytest.approx(3.0) and out["sd"] == pytest.approx(1.0) and out["n"] == 3
-    assert 2.0 <= out["ci_low"] <= out["ci_high"] <= 4.0
+    half = sps.t.ppf(0.975, 2) * 1.0 / np.sqrt(3)  # t quantile x sd / sqrt(n)
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx((3.0 - half, 3.0 + half))
+
+
+def test_sign_flip_p_by_hand_for_four_pairs():
+    from metareweight.stats import sign_flip_p
+
+    # |d| = 1, 2, 3, 0.5 sum to 6.5; the observed sum is 5.5 (the 0.5 is negative).  Of the 16
+    # sign patterns only +-(1+2+3+0.5) = +-6.5 and +-(1+2+3-0.5) = +-5.5 reach |sum| >= 5.5.
+    assert sign_flip_p([1.0, 2.0, 3.0, -0.5]) == pytest.approx(4 / 16)
+    assert sign_flip_p([1.0, 2.0, 3.0, 0.5]) == pytest.approx(2 / 16)  # the smallest possible
+    assert sign_flip_p([1.0, -1.0, 1.0, -1.0]) == pytest.approx(1.0)  # mean 0: every pattern reaches it
+    assert np.isnan(sign_flip_p([0.0, 0.0]))
+    with pytest.raises(ValueError, match="exact limit"):
+        sign_flip_p(np.ones(25))
+
+
+def test_sign_flip_p_matches_scipy_permutation_test():
+    from metareweight.stats import sign_flip_p
+
+    d = np.array([0.3, -0.1, 0.25, 0.4, -0.05, 0.2, 0.15, 0.35])
+    res = sps.permutation_test((d,), np.mean, permutation_type="samples", n_resamples=np.inf,
+                               alternative="two-sided")
+    assert sign_flip_p(d) == pytest.approx(res.pvalue)
+
+
+def test_holm_on_a_textbook_example():
+    from metareweight.stats import holm
+
+    # sorted 0.005, 0.01, 0.03, 0.04 -> 4 x 0.005 = 0.02, 3 x 0.01 = 0.03, 2 x 0.03 = 0.06,
+    # max(0.06, 1 x 0.04) = 0.06, returned in the order given
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(holm([0.5, 0.9]), [1.0, 1.0])  # capped at 1
+    out = holm([0.02, float("nan"), 0.04])  # nan is not a member of the family
+    assert np.isnan(out[1]) and out[0] == pytest.approx(0.04) and out[2] == pytest.approx(0.04)
 
 
 def test_write_json_writes_null_for_nan_and_infinity(tmp_path):

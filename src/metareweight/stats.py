@@ -1,47 +1,108 @@
-"""Paired comparisons over splits: differences, Wilcoxon signed-rank test, bootstrap intervals."""
+"""Paired comparisons over splits and over the test rows of one split.
+
+Over splits (n = 8 here, and the splits are not independent replicates: see the §4.1 chapter),
+a comparison is an exact sign-flip permutation test of the paired differences (all 2^n sign
+patterns) with a Student t interval for their mean; several tests of one family are adjusted
+by Holm's step-down method (:func:`holm`).  The bootstrap serves inside one split, over its
+test rows (:func:`paired_bootstrap_rows`).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats as _stats
 
+#: Above this many pairs the sign-flip test would enumerate too many patterns.
+MAX_EXACT_PAIRS = 20
 
-def paired_summary(baseline, method, *, n_boot: int = 10000, seed: int = 0, level: float = 0.95):
+
+def sign_flip_p(differences) -> float:
+    """Exact two-sided sign-flip permutation p-value of paired ``differences`` (H0: each
+    difference is symmetric about 0).
+
+    Every one of the 2^n sign patterns is applied; the p-value is the share of patterns whose
+    |mean| is at least the observed |mean| (the observed pattern included, so p >= 2^-n; with
+    n = 8 the smallest two-sided p is 2/256).  ``nan`` for no pairs or all differences 0.
+    """
+    d = np.asarray(differences, dtype=float)
+    if d.ndim != 1:
+        raise ValueError("sign_flip_p: differences must be 1-D")
+    n = len(d)
+    if n == 0 or not np.any(d != 0):
+        return float("nan")
+    if n > MAX_EXACT_PAIRS:
+        raise ValueError(f"sign_flip_p: {n} pairs exceed the exact limit of {MAX_EXACT_PAIRS}")
+    patterns = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1) * 2 - 1  # every sign pattern
+    stats = np.abs(patterns @ d) / n
+    observed = abs(d.mean())
+    return float(np.mean(stats >= observed * (1 - 1e-12)))
+
+
+def t_interval(values, level: float = 0.95) -> tuple[float, float]:
+    """Student t interval for the mean of ``values`` (sample std, ddof = 1); (nan, nan) below
+    2 values."""
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return float("nan"), float("nan")
+    half = _stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return float(v.mean() - half), float(v.mean() + half)
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjusted p-values (same order as given; ``nan`` stays ``nan`` and does
+    not count in the family).  Reject hypothesis i at level a when adjusted[i] <= a."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = len(ok)
+    running = 0.0
+    for rank, i in enumerate(ok[np.argsort(p[ok], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def paired_summary(baseline, method, *, level: float = 0.95):
     """Compare ``method`` with ``baseline`` on the same splits (lower is better).
 
     Parameters
     ----------
     baseline, method : array-like of shape (n_splits,)
         Per-split errors.
+    level : float
+        Level of the t interval.
 
     Returns
     -------
     dict
         ``wins`` (splits where method < baseline), ``n``, ``rel_improvement`` per split
-        ((baseline - method) / baseline), its mean, a percentile bootstrap interval of the mean
-        relative improvement (resampling splits with a local generator), and the two-sided
-        Wilcoxon signed-rank p-value of the paired differences (``nan`` below 2 splits).
+        ((baseline - method) / baseline), its mean, the Student t interval of that mean
+        (``ci_low``, ``ci_high``; ``interval`` names it), the exact two-sided sign-flip p-value
+        of the relative improvements (``perm_p``) and the two-sided Wilcoxon signed-rank p-value
+        of the paired differences (``nan`` below 2 splits).
     """
     baseline = np.asarray(baseline, dtype=float)
     method = np.asarray(method, dtype=float)
     if baseline.shape != method.shape or baseline.ndim != 1:
         raise ValueError("paired_summary: baseline and method must be 1-D of the same length")
     rel = (baseline - method) / baseline
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(rel), size=(n_boot, len(rel)))
-    boot = rel[idx].mean(axis=1)
-    alpha = (1 - level) / 2
     if len(rel) >= 2 and np.any(baseline != method):
         p = float(_stats.wilcoxon(baseline, method, alternative="two-sided").pvalue)
     else:
         p = float("nan")
+    low, high = t_interval(rel, level)
+    if len(rel) >= 2 and not np.any(rel != rel.mean()):
+        low = high = float(rel.mean())
     return {
         "n": int(len(rel)),
         "wins": int((method < baseline).sum()),
         "rel_improvement": rel,
-        "mean_rel_improvement": float(rel.mean()),
-        "ci_low": float(np.quantile(boot, alpha)),
-        "ci_high": float(np.quantile(boot, 1 - alpha)),
+        "mean_rel_improvement": float(rel.mean()) if len(rel) else float("nan"),
+        "ci_low": low,
+        "ci_high": high,
+        "level": level,
+        "interval": "t",
+        "perm_p": sign_flip_p(rel),
         "wilcoxon_p": p,
     }
 
@@ -75,12 +136,12 @@ def paired_bootstrap_rows(err_base, err_method, *, n_boot: int = 10000, seed: in
             "ci_high": float(np.quantile(boot, 1 - alpha)), "p_better": float((boot <= 0).mean())}
 
 
-def mean_diff_ci(base, method, *, n_boot: int = 10000, seed: int = 0, level: float = 0.95) -> dict:
-    """Mean paired difference ``base - method`` over splits with a percentile bootstrap interval
-    (resampling splits) and the sample std of the differences (ddof=1)."""
+def mean_diff_ci(base, method, *, level: float = 0.95) -> dict:
+    """Mean paired difference ``base - method`` over splits with its Student t interval, the
+    sample std of the differences (ddof = 1) and the exact sign-flip p-value."""
     d = np.asarray(base, dtype=float) - np.asarray(method, dtype=float)
-    rng = np.random.default_rng(seed)
-    boot = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
-    alpha = (1 - level) / 2
+    low, high = t_interval(d, level)
+    if len(d) >= 2 and not np.any(d != d.mean()):
+        low = high = float(d.mean())
     return {"mean": float(d.mean()), "sd": float(d.std(ddof=1)) if len(d) > 1 else float("nan"),
-            "ci_low": float(np.quantile(boot, alpha)), "ci_high": float(np.quantile(boot, 1 - alpha)), "n": len(d)}
+            "ci_low": low, "ci_high": high, "interval": "t", "perm_p": sign_flip_p(d), "n": len(d)}
