@@ -4,6 +4,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from metareweight import verdicts as v
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_a_typed_outcome_is_refused(typed):
     table = v.Verdicts("x")
     with pytest.raises(TypeError, match="must be computed by a criterion"):
-        table.add("claim", "§1", "1", "2", typed)
+        table.add("claim", "§1", "1", "2", typed, kind="claim")
     assert table.rows == []
 
 
@@ -48,14 +49,61 @@ def test_criterion_text_carries_the_numbers_and_wording_follows_the_outcome():
 
 def test_saved_rows_round_trip(tmp_path):
     table = v.Verdicts("chapter-x", "Chapter X")
-    table.add("claim", "§4.3", "0.206", "0.173", v.at_most(0.173, 0.238))
+    table.add("claim", "§4.3", "0.206", "0.173", v.at_most(0.173, 0.238), kind="claim")
     table.attach(h1_counterexample={"dot": -1.0, "effect": -0.5})
     path = table.save(tmp_path, {"profile": "quick"})
     record = json.loads(path.read_text())
     assert path == tmp_path / "verdicts" / "chapter-x.json"
+    assert record["rows"][0]["kind"] == "claim"
     assert record["rows"][0]["holds"] == "yes" and record["rows"][0]["criterion"] == "ours (0.173) ≤ 0.238"
     assert record["h1_counterexample"] == {"dot": -1.0, "effect": -0.5} and record["config"] == {"profile": "quick"}
     assert v.read_all(tmp_path)[0]["chapter"] == "chapter-x"
+
+
+def test_every_row_needs_a_known_kind():
+    table = v.Verdicts("x")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        table.add("claim", "§1", "1", "2", v.at_most(1, 2), kind="paper")
+    with pytest.raises(TypeError):
+        table.add("claim", "§1", "1", "2", v.at_most(1, 2))  # kind is required
+    assert table.rows == []
+
+
+def test_level_check_is_two_sided():
+    # Table 1's Reweighted 0.206 +- 0.016 (8 splits) against ours 0.175 +- 0.011 (8 splits):
+    # 2 sqrt(0.011^2/8 + 0.016^2/8) = 0.0137 < 0.031, so the level differs, and it is lower
+    low = v.agrees_with(0.175, 0.011, 8, 0.206, 0.016)
+    assert low.holds == "no" and "lower than the paper's" in low.criterion
+    assert low.values["bound"] == pytest.approx(2 * np.sqrt(0.011**2 / 8 + 0.016**2 / 8))
+    high = v.agrees_with(0.240, 0.011, 8, 0.206, 0.016)
+    assert high.holds == "no" and "higher than the paper's" in high.criterion
+    assert v.agrees_with(0.200, 0.011, 8, 0.206, 0.016).holds == "yes"
+    assert v.agrees_with(0.0, 0.011, 8, 0.206, 0.016).holds == "no"  # 0 no longer passes
+    assert v.agrees_with(0.2, 0.01, 1, 0.206, 0.016).holds == "untested"
+
+
+def _summary(rel):
+    from metareweight.stats import paired_summary
+
+    rel = np.asarray(rel, dtype=float)
+    return paired_summary(np.ones_like(rel), 1 - rel)  # relative improvement = rel exactly
+
+
+@pytest.mark.parametrize("rel,family,holds", [
+    ([0.10, 0.12, 0.08, 0.11, 0.09, 0.13, 0.10, 0.12], 1, "yes"),  # 8 of 8 wins, p = 2/256
+    ([-0.10, -0.12, -0.08, -0.11, -0.09, -0.13, -0.10, -0.12], 1, "no"),
+    ([0.10, -0.12, 0.08, -0.11, 0.09, -0.13, 0.10, -0.02], 1, "indistinguishable"),
+    ([0.10, 0.12, 0.08, 0.11, 0.09, 0.13, 0.10, 0.12], 8, "yes"),  # family of 8: Bonferroni t still clear
+    ([0.10, 0.12, 0.08, 0.11], 1, "untested"),  # 4 splits are too few
+])
+def test_paired_comparison_outcomes(rel, family, holds):
+    assert v.paired_comparison(_summary(rel), family=family).holds == holds
+
+
+def test_paired_comparison_needs_the_adjusted_p_and_usable_splits():
+    s = _summary([0.10, 0.12, 0.08, 0.11, 0.09, 0.13, 0.10, 0.12])
+    assert v.paired_comparison(s, adjusted_p=0.06, family=4).holds == "indistinguishable"
+    assert v.paired_comparison(s, usable=2).holds == "untested"
 
 
 TYPED = [
@@ -75,3 +123,34 @@ def test_no_chapter_types_a_verdict(path):
     if path.stem != "report":
         assert "Verdicts(" in text and ".save(runconfig.results_dir(cfg)" in text, f"{path.name}: no verdict record"
         assert "## Verdict" in text, f"{path.name}: no Verdict section"
+
+
+def _add_calls(text):
+    """The text of every ``verdicts.add(...)`` call (parentheses matched, strings skipped)."""
+    calls, i = [], 0
+    while (j := text.find("verdicts.add(", i)) >= 0:
+        k, depth, quote = j + len("verdicts.add("), 1, None
+        while depth:
+            c = text[k]
+            if quote:
+                quote = None if c == quote else quote
+            elif c in "\"'":
+                quote = c
+            else:
+                depth += {"(": 1, ")": -1}.get(c, 0)
+            k += 1
+        calls.append(text[j:k])
+        i = k
+    return calls
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.md")), ids=lambda p: p.stem)
+def test_every_chapter_row_states_its_kind(path):
+    for call in _add_calls(path.read_text()):
+        assert re.search(r"kind=", call), f"{path.name}: a verdict row without a kind: {call[:80]}"
+
+
+def test_every_package_row_states_its_kind():
+    text = (ROOT / "src" / "metareweight" / "table1.py").read_text()
+    calls = _add_calls(text)
+    assert calls and all("kind=" in c for c in calls)

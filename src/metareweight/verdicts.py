@@ -1,9 +1,15 @@
 """Computed verdicts: every "holds" of the book comes from a criterion evaluated on measurements.
 
-A verdict row is (claim, paper section, paper value, ours, criterion, holds).  ``holds`` is one
-of ``yes``, ``no``, ``partly`` or ``untested`` and can only be produced by the criterion helpers
-below (:func:`at_most`, :func:`at_least`, :func:`fraction`, ...), which also write the criterion's
-text from the same numbers, so the wording can never drift from the computation.
+A verdict row is (kind, claim, paper section, paper value, ours, criterion, holds).  ``holds`` is
+one of ``yes``, ``no``, ``partly``, ``indistinguishable`` or ``untested`` and can only be
+produced by the criterion helpers below (:func:`at_most`, :func:`agrees_with`,
+:func:`paired_comparison`, ...), which also write the criterion's text from the same numbers, so
+the wording can never drift from the computation.
+
+``kind`` says what a row tests (:data:`KINDS`): ``setup`` (our configuration matches the paper's
+description), ``correctness`` (our code computes what it says), ``claim`` (an empirical claim of
+the paper; the report's headline counts these only, one row per claim and pixel convention) or
+``beyond`` (a question the paper did not ask, robustness checks included).
 :meth:`Verdicts.add` refuses a plain string or bool, and a test scans the chapters for typed
 verdicts.  Each chapter writes its rows to ``<results>/verdicts/<chapter>.json``.
 """
@@ -17,7 +23,12 @@ from pathlib import Path
 
 from .records import write_json
 
-OUTCOMES = ("yes", "no", "partly", "untested")
+OUTCOMES = ("yes", "no", "partly", "indistinguishable", "untested")
+KINDS = ("setup", "correctness", "claim", "beyond")
+#: Family-wise level of the tests of one chapter's family (Holm, :func:`paired_comparison`).
+ALPHA = 0.05
+#: A comparison over splits needs at least this many usable (non-degenerate) splits.
+MIN_SPLITS = 5
 
 
 @dataclass(frozen=True)
@@ -32,9 +43,11 @@ class Judgement:
         if self.holds not in OUTCOMES:
             raise ValueError(f"holds must be one of {OUTCOMES}, got {self.holds!r}")
 
-    def word(self, yes: str, no: str, partly: str | None = None, untested: str = "was not tested") -> str:
+    def word(self, yes: str, no: str, partly: str | None = None, untested: str = "was not tested",
+             indistinguishable: str = "cannot be told apart") -> str:
         """The wording that matches the outcome (for glued prose)."""
-        return {"yes": yes, "no": no, "partly": partly or no, "untested": untested}[self.holds]
+        return {"yes": yes, "no": no, "partly": partly or no, "untested": untested,
+                "indistinguishable": indistinguishable}[self.holds]
 
     @property
     def ok(self) -> bool:
@@ -139,14 +152,103 @@ def is_true(condition: bool, criterion: str, **values) -> Judgement:
 
 
 def all_of(*judgements: Judgement) -> Judgement:
-    """yes when all hold, no when none does, partly otherwise (untested ones are skipped)."""
+    """yes when all hold; partly when some do; otherwise no when any says no, else
+    indistinguishable (untested ones are skipped)."""
     tested = [j for j in judgements if j.holds != "untested"]
     if not tested:
         return untested("none of the criteria could be evaluated")
-    n_yes = sum(j.holds == "yes" for j in tested)
-    holds = "yes" if n_yes == len(tested) else ("no" if n_yes == 0 and all(j.holds == "no" for j in tested)
-                                                else "partly")
+    outcomes = [j.holds for j in tested]
+    holds = ("yes" if all(o == "yes" for o in outcomes) else "partly" if any(o in ("yes", "partly") for o in outcomes)
+             else "no" if "no" in outcomes else "indistinguishable")
     return Judgement(holds, " and ".join(j.criterion for j in judgements))
+
+
+def agrees_with(ours_mean: float, ours_sd: float, n: int, paper_mean: float, paper_sd: float, n_paper: int = 8,
+                *, name: str = "our mean") -> Judgement:
+    """Two-sided level check: yes when |ours - paper| <= 2 sqrt(sd_ours^2/n + sd_paper^2/n_paper),
+    twice the combined standard error of the two means (both sds with ddof = 1); no otherwise,
+    with the direction ("lower than the paper's" or "higher") in the criterion."""
+    if not _finite(ours_mean, ours_sd, paper_mean, paper_sd) or n < 2:
+        return untested(f"{name}: fewer than 2 splits or a non-finite value")
+    bound = 2.0 * math.sqrt(ours_sd**2 / n + paper_sd**2 / n_paper)
+    diff = ours_mean - paper_mean
+    holds = "yes" if abs(diff) <= bound else "no"
+    side = "" if holds == "yes" else (": lower than the paper's" if diff < 0 else ": higher than the paper's")
+    return Judgement(holds, f"|{name} ({_fmt(ours_mean)}) − paper ({_fmt(paper_mean)})| = {_fmt(abs(diff))} "
+                            f"{'≤' if holds == 'yes' else '>'} 2 × combined standard error ({_fmt(bound)}){side}",
+                     {"value": ours_mean, "paper": paper_mean, "bound": bound, "diff": diff})
+
+
+def paired_comparison(summary: dict, *, adjusted_p: float | None = None, family: int = 1,
+                      usable: int | None = None, what: str = "relative improvement") -> Judgement:
+    """Does the method beat the baseline over splits?  ``summary`` is
+    :func:`metareweight.stats.paired_summary`'s dict (positive improvement: the method is better).
+
+    yes: a majority of wins, the Holm-adjusted sign-flip p-value (``adjusted_p``, default the raw
+    one) at most :data:`ALPHA`, and the t interval at the Bonferroni level 1 − ALPHA/``family``
+    above 0; no: the same evidence the other way (a majority of losses, interval below 0);
+    indistinguishable otherwise.  Untested with fewer than :data:`MIN_SPLITS` usable splits
+    (``usable``, default ``summary["n"]``: degenerate splits removed by the caller).
+    """
+    from .stats import t_interval
+
+    n = summary["n"] if usable is None else usable
+    if n < MIN_SPLITS:
+        return untested(f"{n} usable split{'s' if n != 1 else ''} (a comparison needs at least {MIN_SPLITS})")
+    rel = [float(x) for x in summary["rel_improvement"]]
+    level = 1 - ALPHA / family
+    low, high = t_interval(rel, level)
+    p = summary["perm_p"] if adjusted_p is None else adjusted_p
+    wins, losses = summary["wins"], sum(x < 0 for x in rel)
+    if not _finite(low, high) or not _finite(p):
+        return untested("the interval or the p-value is not finite")
+    if wins > n / 2 and p <= ALPHA and low > 0:
+        holds = "yes"
+    elif losses > n / 2 and p <= ALPHA and high < 0:
+        holds = "no"
+    else:
+        holds = "indistinguishable"
+    adj = f"Holm-adjusted over {family} tests" if family > 1 else "unadjusted (a family of 1)"
+    return Judgement(holds, f"{wins} of {n} wins; sign-flip p {_fmt(p)} ({adj}) ≤ {ALPHA}; {level:.1%} t interval of "
+                            f"the mean {what} [{_fmt(low)}, {_fmt(high)}] clear of 0 (a majority of losses and an "
+                            "interval below 0: no; otherwise indistinguishable)",
+                     {"wins": wins, "n": n, "p": p, "low": low, "high": high, "family": family})
+
+
+def correlation_above(r: float, r_other: float, n: int, *, name: str = "ours", other: str = "other") -> Judgement:
+    """Is correlation ``r`` above ``r_other``, both measured on ``n`` rows, beyond noise?  On
+    Fisher's z scale each has standard error 1/sqrt(n − 3); yes when z − z_other exceeds twice the
+    standard error of a difference of two independent estimates, 2 sqrt(2 / (n − 3)), no when it
+    falls below minus that, indistinguishable between."""
+    if not _finite(r, r_other) or n <= 3 or abs(r) >= 1 or abs(r_other) >= 1:
+        return untested(f"{name}: a correlation is not finite or too few rows ({n})")
+    diff = math.atanh(r) - math.atanh(r_other)
+    bound = 2.0 * math.sqrt(2.0 / (n - 3))
+    holds = "yes" if diff > bound else ("no" if diff < -bound else "indistinguishable")
+    where = {"yes": f"> {_fmt(bound)}", "no": f"< −{_fmt(bound)}", "indistinguishable": f"within ±{_fmt(bound)}"}
+    return Judgement(holds, f"Fisher z of {name} ({_fmt(r)}) − {other} ({_fmt(r_other)}) = {_fmt(diff)}, "
+                            f"{where[holds]} (2 standard errors of a difference on {n} rows)",
+                     {"value": r, "other": r_other, "diff_z": diff, "bound": bound, "n": n})
+
+
+def beats_each(summaries: dict, *, what: str = "relative improvement") -> Judgement:
+    """Does the method beat every baseline of ``summaries`` (name -> paired_summary dict with
+    that baseline)?  Each comparison is :func:`paired_comparison` with Holm's adjustment over the
+    family of ``len(summaries)``; yes when all are yes, no when all are no, partly when some are
+    yes, indistinguishable otherwise."""
+    from .stats import holm
+
+    names = list(summaries)
+    adjusted = holm([summaries[n]["perm_p"] for n in names])
+    parts = {n: paired_comparison(summaries[n], adjusted_p=float(a), family=len(names), what=what)
+             for n, a in zip(names, adjusted, strict=True)}
+    outcomes = [j.holds for j in parts.values()]
+    if all(o == "untested" for o in outcomes):
+        return untested("; ".join(f"against {n}: {j.criterion}" for n, j in parts.items()))
+    holds = ("yes" if all(o == "yes" for o in outcomes) else "no" if all(o == "no" for o in outcomes)
+             else "partly" if "yes" in outcomes else "indistinguishable")
+    return Judgement(holds, "; ".join(f"against {n}: {j.holds} ({j.criterion})" for n, j in parts.items()),
+                     {n: j.holds for n, j in parts.items()})
 
 
 def untested(reason: str) -> Judgement:
@@ -156,6 +258,7 @@ def untested(reason: str) -> Judgement:
 
 @dataclass
 class Row:
+    kind: str
     claim: str
     section: str
     paper: str
@@ -171,21 +274,24 @@ class Verdicts:
     def __init__(self, chapter: str, title: str = ""):
         self.chapter, self.title, self.rows, self.extra = chapter, title, [], {}
 
-    def add(self, claim: str, section: str, paper: str, ours: str, judgement: Judgement) -> Judgement:
-        """Add a row; ``judgement`` must come from a criterion helper (never a typed outcome)."""
+    def add(self, claim: str, section: str, paper: str, ours: str, judgement: Judgement, *, kind: str) -> Judgement:
+        """Add a row of ``kind`` (:data:`KINDS`); ``judgement`` must come from a criterion helper
+        (never a typed outcome)."""
         if not isinstance(judgement, Judgement):
             raise TypeError(f"verdict {claim!r}: holds must be computed by a criterion "
                             f"(metareweight.verdicts), not given as {type(judgement).__name__} {judgement!r}")
-        self.rows.append(Row(claim, section, str(paper), str(ours), judgement.criterion, judgement.holds,
+        if kind not in KINDS:
+            raise ValueError(f"verdict {claim!r}: kind must be one of {KINDS}, got {kind!r}")
+        self.rows.append(Row(kind, claim, section, str(paper), str(ours), judgement.criterion, judgement.holds,
                              judgement.values))
         return judgement
 
     def frame(self):
-        """The table as a DataFrame: claim, paper section, paper value, ours, criterion, holds."""
+        """The table as a DataFrame: kind, claim, paper section, paper value, ours, criterion, holds."""
         import pandas as pd
 
-        return pd.DataFrame([{"claim": r.claim, "paper §": r.section, "paper": r.paper, "ours": r.ours,
-                              "criterion": r.criterion, "holds": r.holds} for r in self.rows])
+        return pd.DataFrame([{"kind": r.kind, "claim": r.claim, "paper §": r.section, "paper": r.paper,
+                              "ours": r.ours, "criterion": r.criterion, "holds": r.holds} for r in self.rows])
 
     def save(self, folder: Path, run: dict | None = None) -> Path:
         """Write ``<folder>/verdicts/<chapter>.json`` atomically, with ``run`` (the chapter's
