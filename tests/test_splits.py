@@ -83,3 +83,27 @@ def test_real_split_sizes(real_faces):
     assert all(900 <= len(s.train_restricted) <= 1000 for s in splits)
     # every in-range image is in the test set of at most one split
     assert len(np.concatenate([s.test for s in splits])) <= 1073
+
+
+def test_paper_protocol_shares_two_validation_sets_and_independent_draws_eight():
+    ages = np.random.default_rng(1).integers(1, 90, size=9780)
+    paper = make_splits(ages)
+    assert len({s.valid_digest() for s in paper}) == 2
+    assert len({s.valid_digest() for s in paper[:3]}) == 1 and len({s.valid_digest() for s in paper[3:]}) == 1
+    perm = np.random.RandomState(0).permutation(len(ages))
+    # splits 0-2 validate on permuted rows 3000-3999, splits 3-7 on 2000-2999: split 2's test block
+    np.testing.assert_array_equal(np.sort(paper[0].valid), np.sort(paper[2].valid))
+    val_block_3 = perm[2000:3000]
+    np.testing.assert_array_equal(paper[2].test_block, val_block_3)
+    assert set(paper[3].valid) <= set(val_block_3)
+    independent = make_splits(ages, protocol="independent")
+    _check_invariants(independent, ages, 14, 21)
+    assert len({s.valid_digest() for s in independent}) == 8
+    for p, i in zip(paper, independent, strict=True):  # the extractor's rows, in order, are the same
+        np.testing.assert_array_equal(p.train_all, i.train_all)
+        np.testing.assert_array_equal(p.test, i.test)
+        assert len(i.meta_train) == 7780
+    again = make_splits(ages, protocol="independent")
+    assert [s.valid_digest() for s in again] == [s.valid_digest() for s in independent]  # seeded
+    with pytest.raises(SplitError, match="unknown split protocol"):
+        make_splits(ages, protocol="random")

@@ -5,13 +5,23 @@ split ``k`` takes the k-th consecutive block of ``block`` permuted rows as its t
 the rows in the target range as the test set; of the remaining rows (in permuted order) the block
 at positions ``val_offset`` to ``val_offset + block - 1``, restricted to the range, is the
 validation set, and the other rows are the meta-training rows.
+
+Under that protocol the validation block is the same rows for many splits: positions 2,000-2,999
+of the rest are permuted rows 3,000-3,999 for splits 0-2 and permuted rows 2,000-2,999 for splits
+3-7, so the 8 splits use 2 validation sets, and split 2's test block is the validation block of
+splits 3-7.  ``protocol="independent"`` draws each split's validation block instead from its own
+non-test rows, at random with a split-specific seed; the test blocks and the training rows of
+the extractor (``train_all``, in the same order) are those of the paper's protocol.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+
+PROTOCOLS = ("paper", "independent")
 
 
 class SplitError(ValueError):
@@ -44,6 +54,10 @@ class Split:
     valid: np.ndarray
     meta_train: np.ndarray
 
+    def valid_digest(self) -> str:
+        """sha256 of the validation rows (int64 indices in order): equal digests, same set."""
+        return hashlib.sha256(np.asarray(self.valid, dtype=np.int64).tobytes()).hexdigest()
+
     def sizes(self) -> dict:
         return {
             "split": self.index,
@@ -70,8 +84,13 @@ def make_splits(
     seed: int = 0,
     block: int = 1000,
     val_offset: int = 2000,
+    protocol: str = "paper",
 ) -> list[Split]:
-    """The ``n_splits`` splits of the paper's protocol for the target range ``[low, high]``."""
+    """The ``n_splits`` splits for the target range ``[low, high]``: the paper's protocol, or
+    with ``protocol="independent"`` a validation block of ``block`` rows drawn for each split
+    from its own non-test rows (generator seeded by ``(seed, k)``)."""
+    if protocol not in PROTOCOLS:
+        raise SplitError(f"unknown split protocol {protocol!r}; choose one of {PROTOCOLS}")
     ages = np.asarray(ages)
     n = len(ages)
     if n_splits * block > n or val_offset + block > n - block:
@@ -87,8 +106,13 @@ def make_splits(
     for k in range(n_splits):
         test_block = perm[k * block:(k + 1) * block]
         rest = np.concatenate([perm[: k * block], perm[(k + 1) * block:]])
-        val_block = rest[val_offset:val_offset + block]
-        meta_train = np.concatenate([rest[:val_offset], rest[val_offset + block:]])
+        if protocol == "paper":
+            in_val = np.zeros(len(rest), dtype=bool)
+            in_val[val_offset:val_offset + block] = True
+        else:
+            in_val = np.zeros(len(rest), dtype=bool)
+            in_val[np.random.default_rng([seed, k]).choice(len(rest), size=block, replace=False)] = True
+        val_block, meta_train = rest[in_val], rest[~in_val]
         test = test_block[target[test_block]]
         valid = val_block[target[val_block]]
         if len(test) == 0:
