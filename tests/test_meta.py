@@ -177,3 +177,19 @@ def test_a_constant_monitored_prediction_records_nan_without_a_warning():
         warnings.simplefilter("error")  # the collapsed extractors of the 0-255 runs used to warn here
         res = train_weights(X, y, y, Xv, yv, steps=3, lr=5e-3, monitor=(np.zeros((10, 4)), rng.uniform(size=10)))
     assert all(np.isnan(res.history["monitor_corr"]))
+
+
+def test_patience_stops_when_the_validation_loss_stops_improving():
+    X, y, yhat0, Xv, yv, _ = _two_regimes()
+    kw = {"lr": 0.05, "alpha": 1e-3, "penalty": "plain", "mode": "free", "record_every": 7}
+    full = train_weights(X, y, yhat0, Xv, yv, steps=60, **kw)
+    assert full.history["stopped_at"] == 60 and full.history["stopped_by"] == "steps"
+    # no improvement of at least 1 (the loss is far below 1) in 10 steps: stop at step 10
+    early = train_weights(X, y, yhat0, Xv, yv, steps=60, patience=10, min_improvement=1.0, **kw)
+    assert early.history["stopped_at"] == 10 and early.history["stopped_by"] == "patience"
+    assert early.history["step"][-1] == 10  # the last step is recorded even off the grid of 7
+    # the run is deterministic: stopping early gives the weights of a 10-step run
+    np.testing.assert_array_equal(early.weights, train_weights(X, y, yhat0, Xv, yv, steps=10, **kw).weights)
+    # a loss that keeps falling by more than the tolerance is never stopped
+    never = train_weights(X, y, yhat0, Xv, yv, steps=60, patience=10, min_improvement=0.0, **kw)
+    assert never.history["stopped_by"] == "steps"

@@ -49,6 +49,15 @@ def _t(a, device="cpu"):
     return torch.as_tensor(np.asarray(a, dtype=np.float64)).to(device)
 
 
+def init_weight_net(seed: int, hidden: int = 20, activation: str = "relu", output: str = "inverse_square",
+                    inputs: str = "both") -> WeightNet:
+    """The weight network h_θ as the meta step starts it for ``seed`` (float64), drawn from a
+    locally seeded generator: the global RNG is untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return WeightNet(hidden, activation, output, inputs=inputs).double()
+
+
 def train_weights(
     X: np.ndarray,
     y: np.ndarray,
@@ -73,6 +82,8 @@ def train_weights(
     precision: str = "fast",
     progress=None,
     keep_weights_at=(),
+    patience: int = 0,
+    min_improvement: float = 0.0,
 ) -> MetaResult:
     """Learn weights for the rows of (X, y) that minimise the validation MSE of the ridge fit.
 
@@ -107,6 +118,11 @@ def train_weights(
         Steps (0 to ``steps``) whose weights are kept in ``history["weights_at"]`` (a dict step ->
         weights): the weights the ridge fit of that step used, which are the final weights of a
         run of that many steps (the run is deterministic), so one run gives them all.
+    patience, min_improvement : optional
+        With ``patience`` > 0, stop early once the lowest validation MSE so far has improved by
+        less than ``min_improvement`` (age/100 scale) over the last ``patience`` steps: the
+        validation loss has stopped improving.  ``history["stopped_at"]`` is the last step run
+        and ``history["stopped_by"]`` ``"patience"`` or ``"steps"`` (the cap was reached).
     """
     check_precision(precision)
     if inputs not in WEIGHT_INPUTS:
@@ -124,9 +140,7 @@ def train_weights(
     # prepared once for every step (the fast path runs on the CPU; on a GPU every step is exact)
     design = FixedDesign(Xt) if precision == "fast" and Xt.device.type == "cpu" else Xt
     if mode == "net":
-        with torch.random.fork_rng(devices=[]):  # seeded locally; the global RNG is untouched
-            torch.manual_seed(seed)
-            net = WeightNet(hidden, activation, output, inputs=inputs).double().to(device)
+        net = init_weight_net(seed, hidden, activation, output, inputs).to(device)
         params = list(net.parameters())
 
         def weights():
@@ -149,6 +163,7 @@ def train_weights(
         raise ValueError(f"train_weights: keep_weights_at must lie in [0, steps={steps}], got {sorted(keep)}")
     if keep:
         history["weights_at"] = {}
+    best = []  # lowest validation MSE up to each step (for the patience rule)
 
     def record(step, w, beta, loss):
         history["step"].append(step)
@@ -173,7 +188,13 @@ def train_weights(
                 history["weights_at"][step] = w.detach().cpu().numpy().copy()
             if progress is not None and (step % PROGRESS_EVERY == 0 or step == steps):
                 progress(step, steps, float(loss.detach()))
-            if step == steps:
+            best.append(min(float(loss.detach()), best[-1]) if best else float(loss.detach()))
+            stalled = patience > 0 and step >= patience and best[step - patience] - best[step] < min_improvement
+            if stalled and step % record_every:
+                with torch.no_grad():
+                    record(step, w.detach(), beta.detach(), loss.detach())
+            if step == steps or stalled:
+                history["stopped_at"], history["stopped_by"] = step, "patience" if stalled else "steps"
                 break
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
