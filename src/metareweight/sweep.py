@@ -30,7 +30,7 @@ SIMPLE = ("restricted_tuned", "valid_only", "soft_band", "label_shift")
 VALID_SIZES = (25, 50)
 SUBSET_SEED = 0
 SUBSET_VERSION = 1
-SIMPLE_VERSION = 1
+SIMPLE_VERSION = 2
 
 #: Share of the recorded meta steps at the end of the run whose spread :func:`instability` reports.
 LATE_SHARE = 0.2

@@ -1,0 +1,35 @@
+"""Reader words for the internal names of methods and settings (one map for the whole book).
+
+Tables, ticks, legends and verdict text go through :func:`display_name`, so that no method key
+(``restricted_tuned``, ``l2rw``, ...) reaches a page.
+"""
+
+from __future__ import annotations
+
+#: method key -> the words a reader sees
+METHOD_NAMES = {
+    "all": "All",
+    "restricted": "Restricted",
+    "reweighted": "Reweighted (the paper's method)",
+    "constant": "constant predictor",
+    "cnn_head": "the CNN's own head",
+    "restricted_tuned": "Restricted, λ tuned",
+    "valid_only": "validation rows only",
+    "soft_band": "soft band",
+    "label_shift": "smoothed density ratio",
+    "lds_inverse": "inverse-density LDS",
+    "l2rw": "L2RW",
+    "mwnet": "Meta-Weight-Net",
+    "l2rw_closed_form": "L2RW weights, closed-form head",
+    "mwnet_closed_form": "Meta-Weight-Net weights, closed-form head",
+    "free_weights": "free weights",
+    "age_only": "h(y) alone",
+    "inverse_square": "1/(x²+1)",
+    "sigmoid": "sigmoid",
+    "one_plus_tanh": "1 + tanh",
+}
+
+
+def display_name(key: str) -> str:
+    """The reader's words for ``key`` (the key itself when the map has none)."""
+    return METHOD_NAMES.get(key, key)
