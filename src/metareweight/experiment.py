@@ -299,9 +299,11 @@ def run_all(faces: Faces, splits, cfg, *, progress: bool = True, n_jobs: int | N
 
 
 def free_weights_run(faces: Faces, split: Split, cfg, *, progress: bool = True) -> dict:
-    """The meta step with one free weight per meta-training row (the §3 chapter and the
-    alternatives), cached.  The head is the ridge fit on the meta-training rows with the learned
-    weights (the only rows that have one).  Returns its history, test and validation MSE."""
+    """The meta step with one free weight per meta-training row (the §3 chapter), optimised until
+    its validation loss stops improving (Adam at ``free_weight_lr`` without clipping, at most
+    ``free_weight_steps`` steps, the patience rule of :func:`meta.train_weights`), cached.  The
+    head is the ridge fit on the meta-training rows with the learned weights (the only rows that
+    have one).  Returns its history, test and validation MSE and the steps it took."""
 
     def compute():
         sf = split_features(faces, split, cfg, progress)
@@ -309,22 +311,28 @@ def free_weights_run(faces: Faces, split: Split, cfg, *, progress: bool = True) 
         mt, va, te = split.meta_train, split.valid, split.test
         result = train_weights(
             X[mt], y[mt], sf.yhat0[mt], X[va], y[va], steps=cfg["free_weight_steps"],
-            lr=cfg["meta_lr"], clip=cfg["meta_clip"], alpha=cfg["ridge_lambda"], penalty=cfg["ridge_penalty"],
+            lr=cfg["free_weight_lr"], clip=0.0, alpha=cfg["ridge_lambda"], penalty=cfg["ridge_penalty"],
             mode="free", output=cfg["weight_output"], monitor=(X[te], y[te]),
             force_cpu=cfg["force_cpu"], precision=cfg["meta_precision"],
+            patience=cfg["free_weight_patience"], min_improvement=cfg["free_weight_tol"] / AGE_SCALE**2,
             progress=meta_progress(f"free weights, split {split.index}", cfg["free_weight_steps"], progress),
         )
         beta = baselines.fit_ridge(X[mt], y[mt], result.weights, alpha=cfg["ridge_lambda"],
                                    penalty=cfg["ridge_penalty"])
         return ({"weights": result.weights, "test_pred": X[te] @ beta},
                 {"history": result.history, "mse": baselines.mse(X[te] @ beta, y[te]),
-                 "valid_mse": baselines.mse(X[va] @ beta, y[va])})
+                 "valid_mse": baselines.mse(X[va] @ beta, y[va]),
+                 "steps": int(result.history["stopped_at"]), "stopped_by": result.history["stopped_by"]})
 
-    spec = {**_spec(cfg, faces, split), "free_weight_steps": cfg["free_weight_steps"], "v_free": 2}
+    spec = {**_spec(cfg, faces, split), "v_free": 3,
+            **{k: cfg[k] for k in ("free_weight_steps", "free_weight_lr", "free_weight_patience", "free_weight_tol")}}
     return memo("free-weights", spec, compute)[1]
 
 
-ALT_VERSION = 1
+#: Part of the alternatives' cache key.  2: the SGD heads with momentum 0.9 and a cosine schedule
+#: over up to 100 epochs, the closed-form peers, DIR's windows and LDS, the convergence control,
+#: and the edges of the choices in the record.
+ALT_VERSION = 2
 
 
 def alternatives_run(faces: Faces, split: Split, cfg, *, progress: bool = True):
@@ -332,22 +340,47 @@ def alternatives_run(faces: Faces, split: Split, cfg, *, progress: bool = True):
 
     ``info["mse"]`` and ``info["valid_mse"]`` map each method to its test and validation MSE
     (age/100 scale); ``info["chosen"]`` holds each method's hyperparameters, chosen on validation
-    rows only.  Arrays: ``test_pred_<method>``.
+    rows only (an SGD head's step size also as ``lr_scale``, its multiple of the unit
+    :func:`alternatives.sgd_lr_unit` of the meta-training rows); ``info["edges"]`` says for each
+    hyperparameter whether the choice is the smallest ("low") or largest ("high") number of its
+    grid (None: inside, or not a number), ``info["at_edge"]`` whether any is.  ``info["control"]``:
+    the SGD heads' convergence control (:func:`alternatives.run_control`): its test MSE and
+    Restricted's in closed form (age/100 scale), their ratio, ``within_5pct`` (``|ratio - 1| <=``
+    :data:`alternatives.CONTROL_TOLERANCE`), its chosen step size and epochs, the steps of its final run and the
+    length of its schedule.  Arrays: ``test_pred_<method>`` and ``test_pred_sgd_restricted_control``.
     """
-    from .alternatives import run_alternatives
+    from .alternatives import CONTROL_TOLERANCE, run_alternatives, run_control, sgd_lr_unit
+
+    def plain(value):  # a hyperparameter value as JSON wants it: a float for numbers, else its text
+        return float(value) if isinstance(value, int | float | np.floating) else str(value)
+
+    def chosen(r, unit):
+        out = {k: plain(v) for k, v in r["chosen"].items()}
+        return {**out, "lr_scale": float(f"{out['lr'] / unit:.6g}")} if "lr" in out else out
 
     def compute():
         sf = split_features(faces, split, cfg, progress)
         if progress:
             log(f"alternatives, split {split.index} ({pixels_of(faces)} pixels)")
-        out = run_alternatives(sf.X, sf.y, split.train_all, split.meta_train, split.valid, split.test,
-                               cfg["target_low"], cfg["target_high"], seed=cfg["meta_seed"])
+        args = (sf.X, sf.y, split.train_all, split.meta_train, split.valid, split.test, cfg["target_low"],
+                cfg["target_high"])
+        out = run_alternatives(*args, seed=cfg["meta_seed"])
+        control = run_control(*args, seed=cfg["meta_seed"])
+        unit = sgd_lr_unit(np.asarray(sf.X[split.meta_train], dtype=np.float64))
         y_test = sf.y[split.test]
+        sgd_mse, closed_mse = (baselines.mse(control[k], y_test) for k in ("test_pred", "restricted_test_pred"))
         arrays = {f"test_pred_{name}": r["test_pred"] for name, r in out.items()}
+        arrays["test_pred_sgd_restricted_control"] = control["test_pred"]
         info = {"mse": {name: baselines.mse(r["test_pred"], y_test) for name, r in out.items()},
                 "valid_mse": {name: float(r["valid_mse"]) for name, r in out.items()},
-                "chosen": {name: {k: (float(v) if isinstance(v, int | float | np.floating) else str(v))
-                                  for k, v in r["chosen"].items()} for name, r in out.items()}}
+                "chosen": {name: chosen(r, unit) for name, r in out.items()},
+                "edges": {name: dict(r["edges"]) for name, r in out.items()},
+                "at_edge": {name: bool(r["at_edge"]) for name, r in out.items()},
+                "control": {"sgd_mse": sgd_mse, "restricted_mse": closed_mse, "ratio": sgd_mse / closed_mse,
+                            "within_5pct": bool(abs(sgd_mse / closed_mse - 1) <= CONTROL_TOLERANCE),
+                            "chosen": chosen(control, unit), "edges": dict(control["result"].edges),
+                            "epochs": control["epochs"], "steps": control["steps"],
+                            "schedule_steps": control["schedule_steps"], "valid_mse": float(control["valid_mse"])}}
         return arrays, info
 
     spec = {**_spec(cfg, faces, split), "alternatives": ALT_VERSION}
