@@ -47,3 +47,26 @@ def age_histogram(ages, low, high):
     ax.set_ylabel("images")
     ax.legend()
     return fig
+
+
+def paired_panels(groups, pair, *, scale=1.0, ylabel="", constant=None):
+    """One panel per ``(title, rows)`` group: each row's two values ``pair`` joined by a line
+    (the first method at x = 0, the second at x = 1), times ``scale``; ``constant`` maps a panel
+    index to a level drawn as a dashed line (the constant predictor)."""
+    a, b = pair
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.4 * len(groups), 3.4), sharey=True)
+    for i, (ax, (title, rows)) in enumerate(zip(np.atleast_1d(axes), groups, strict=True)):
+        first = np.array([r[a] for r in rows], dtype=float) * scale
+        second = np.array([r[b] for r in rows], dtype=float) * scale
+        for u, v in zip(first, second, strict=True):
+            ax.plot([0, 1], [u, v], color="0.7", lw=0.8)
+        ax.scatter(np.zeros(len(first)), first, color=PALETTE.get(a, "0.3"), zorder=3)
+        ax.scatter(np.ones(len(second)), second, color=PALETTE.get(b, "0.3"), zorder=3)
+        if constant is not None and i in constant:
+            ax.axhline(constant[i], color=PALETTE["constant"], ls="--", lw=1, label="constant predictor")
+            ax.legend(fontsize=8, loc="upper right")
+        ax.set_xticks([0, 1], [a, b])
+        ax.set_xlim(-0.4, 1.4)
+        ax.set_title(f"{title} (n = {len(rows)})", fontsize=9)
+    np.atleast_1d(axes)[0].set_ylabel(ylabel)
+    return fig

@@ -77,7 +77,9 @@ def readme_block(record: dict, path: str) -> str:
 
     lines = [START, "",
              f"From `{path}` (profile `{record['profile']}`, {len(record['splits'])} splits, "
-             f"written by `make book`; MSE on ages {record.get('target', '14-21')}, mean ± std over splits):", "",
+             f"written by `make book`; MSE on ages {record.get('target', '14-21')}, mean ± population std "
+             f"(ddof = 0) over splits; Reweighted averaged over {len(record.get('meta_seeds', [0]))} meta "
+             "seeds):", "",
              "| method | paper (years²/25) | ours (years²/25) | ours (years²) |", "| --- | --- | --- | --- |"]
     for key, label in METHOD_LABELS.items():
         if key not in record["splits"][0]:
@@ -89,6 +91,12 @@ def readme_block(record: dict, path: str) -> str:
     if all(k in rows[0] for k in ("restricted", "reweighted")):
         wins = sum(row["reweighted"] < row["restricted"] for row in rows)
         lines += ["", f"Re-weighted beats Restricted on {wins} of {len(rows)} splits (the paper: 7 of 8)."]
+        paired = record.get("paired", {}).get("scaled", {}).get("reweighted_vs_restricted")
+        if paired and "holds" in paired:
+            change = -paired["mean_rel_improvement"]
+            lines[-1] += (f" Paired over splits its MSE is {abs(change):.1%} {'higher' if change > 0 else 'lower'} "
+                          f"than Restricted's (t interval {-paired['ci_high']:+.1%} to {-paired['ci_low']:+.1%}); "
+                          f"verdict: {paired['holds']}.")
     lines += ["", END]
     return "\n".join(lines)
 

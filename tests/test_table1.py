@@ -1,0 +1,63 @@
+"""Table 1's assembly: degenerate heads, usable splits, levels, and the report's tally."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metareweight import report, table1
+
+
+def _row(split, restricted, reweighted, constant=5.0, degenerate=None):
+    return {"split": split, "restricted": restricted, "reweighted": reweighted, "constant": constant,
+            "degenerate": {"restricted": False, "reweighted": False, **(degenerate or {})}}
+
+
+def test_degenerate_is_within_one_percent_of_the_constant_on_validation():
+    flags = table1.degenerate({"restricted": 5.04, "reweighted": 4.90, "all": 5.06}, 5.0)
+    assert flags == {"restricted": True, "reweighted": False, "all": False}
+    assert table1.degenerate({"restricted": 4.95}, 5.0) == {"restricted": True}  # 1% better: still nothing
+
+
+def test_compare_drops_degenerate_splits_and_says_which():
+    rows = [_row(k, 4.0, 3.6) for k in range(6)] + [_row(6, 5.0, 4.9, degenerate={"restricted": True}),
+                                                    _row(7, 5.0, 5.1, degenerate={"reweighted": True})]
+    out = table1.compare(rows, "restricted", "reweighted")
+    assert out["usable"] == 6 and out["dropped"] == [6, 7] and out["n"] == 6
+    assert out["wins"] == 6 and out["mean_rel_improvement"] == pytest.approx(0.1)
+    assert out["perm_p"] == pytest.approx(2 / 64)  # 6 equal positive differences: the extreme pattern
+
+
+def test_compare_with_every_split_degenerate_is_empty_not_an_error():
+    rows = [_row(k, 5.0, 5.0, degenerate={"restricted": True}) for k in range(3)]
+    out = table1.compare(rows, "restricted", "reweighted")
+    assert out["usable"] == 0 and np.isnan(out["perm_p"])
+
+
+def test_level_gives_both_std_conventions_in_the_papers_unit():
+    rows = [_row(k, 25.0 * v, 0.0) for k, v in enumerate([0.2, 0.3, 0.1, 0.2])]
+    lev = table1.level(rows, "restricted")
+    assert lev["mean"] == pytest.approx(0.2) and lev["n"] == 4
+    assert lev["sd_pop"] == pytest.approx(np.std([0.2, 0.3, 0.1, 0.2]))
+    assert lev["sd"] == pytest.approx(np.std([0.2, 0.3, 0.1, 0.2], ddof=1))
+    assert table1.paper_sd_sample(0.016) == pytest.approx(0.016 * np.sqrt(8 / 7))
+
+
+def test_uniform_age_variance_is_the_discrete_uniform_variance():
+    ages = np.arange(14, 22)
+    assert table1.uniform_age_variance(14, 21) == pytest.approx(ages.var()) == pytest.approx(5.25)
+
+
+def test_claim_rows_refuse_a_claim_counted_twice():
+    rows = pd.DataFrame([{"kind": "claim", "claim": "a", "holds": "no"},
+                         {"kind": "beyond", "claim": "a", "holds": "no"},
+                         {"kind": "claim", "claim": "b", "holds": "yes"}])
+    assert list(report.claim_rows(rows)["claim"]) == ["a", "b"]
+    with pytest.raises(ValueError, match="counted twice"):
+        report.claim_rows(pd.concat([rows, rows.iloc[[0]]]))
+    counts = report.tally(rows)
+    assert counts.loc[report.KIND_WORDS["claim"], "no"] == 1 and counts.to_numpy().sum() == 3
+
+
+def test_change_words_cannot_be_misread():
+    assert report.change_words(-0.145, "Restricted") == "MSE 14.5% higher than Restricted's"
+    assert report.change_words(0.2, "Restricted") == "MSE 20.0% lower than Restricted's"
