@@ -14,6 +14,7 @@ import pytest
 
 from metareweight.runbook import toc_notebooks
 from metareweight.runconfig import run_tag
+from metareweight.verdicts import KINDS, OUTCOMES
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOK_RUN = ROOT / "notebooks" / "_run"
@@ -80,7 +81,8 @@ def test_every_chapter_wrote_its_verdicts_with_computed_outcomes():
         record = json.loads((ROOT / "results" / "quick" / "verdicts" / f"{name}.json").read_text())
         assert record["rows"], f"{name}: no verdict rows"
         for row in record["rows"]:
-            assert row["holds"] in ("yes", "no", "partly", "untested") and row["criterion"], row
+            assert row["holds"] in OUTCOMES and row["criterion"], row
+            assert row["kind"] in KINDS, row
         assert record["config"]["profile"] == "quick"
 
 
