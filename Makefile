@@ -13,6 +13,10 @@ CHROMIUM := /usr/bin/chromium
 ifneq ($(strip $(UTKFACE)),)
 export UTKFACE := $(abspath $(UTKFACE))
 endif
+# The authors' trained extractors (their repository's models/ folder), for their chapter.
+ifneq ($(strip $(AUTHORS_MODELS)),)
+export AUTHORS_MODELS := $(abspath $(AUTHORS_MODELS))
+endif
 export PYTHONHASHSEED := 0
 # FRESH=1 retrains everything from scratch: no shipped extractor, no cached result is used.
 ifneq ($(strip $(FRESH)),)

@@ -32,6 +32,8 @@ def test_a_typed_outcome_is_refused(typed):
     (v.at_most(float("nan"), 1.0), "untested"),
     (v.all_of(v.at_most(1, 2), v.at_least(1, 2)), "partly"), (v.all_of(v.at_most(1, 2), v.above(3, 2)), "yes"),
     (v.is_true(3 == 3, "three is three", value=3), "yes"),
+    (v.interval_beyond(0.5, 0.9, 0.4), "yes"), (v.interval_beyond(0.1, 0.3, 0.4), "no"),
+    (v.interval_beyond(0.3, 0.9, 0.4), "indistinguishable"),
 ])
 def test_criteria_compute_the_outcome(judgement, holds):
     assert judgement.holds == holds

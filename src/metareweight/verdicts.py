@@ -251,6 +251,16 @@ def beats_each(summaries: dict, *, what: str = "relative improvement") -> Judgem
                      {n: j.holds for n, j in parts.items()})
 
 
+def interval_beyond(low: float, high: float, bound: float, *, name: str = "95% t interval") -> Judgement:
+    """yes when the whole interval lies above ``bound``, no when it lies at or below it,
+    indistinguishable when it straddles it."""
+    if not _finite(low, high, bound):
+        return untested(f"{name} or the bound is not finite")
+    holds = "yes" if low > bound else ("no" if high <= bound else "indistinguishable")
+    return Judgement(holds, f"{name} [{_fmt(low)}, {_fmt(high)}] entirely above {_fmt(bound)} (below: no; "
+                            "straddling: indistinguishable)", {"low": low, "high": high, "bound": bound})
+
+
 def untested(reason: str) -> Judgement:
     """The claim could not be tested here; ``reason`` says why."""
     return Judgement("untested", reason)
