@@ -50,7 +50,8 @@ COMPARISON_WORDS = {"yes": "beats", "no": "loses to", "indistinguishable": "cann
                     "partly": "partly beats", "untested": "cannot be compared with"}
 
 
-def headline(table1: dict, best_alternatives: dict | None, claims: pd.DataFrame) -> str:
+def headline(table1: dict, best_alternatives: dict | None, claims: pd.DataFrame,
+             authors: dict | None = None) -> str:
     """The report's paragraph (and the intro's box), from the records."""
     low, high = (int(v) for v in table1["target"].split("-"))
     rows = {"scaled": table1["splits"], "code": table1["pixel_ablation"]["splits"]}
@@ -83,6 +84,11 @@ def headline(table1: dict, best_alternatives: dict | None, claims: pd.DataFrame)
     text.append(f"Predicting the band's mean age for every face scores {const:.3f} years²/25 in our run, and ages "
                 f"spread evenly over {low}-{high} give {uniform_age_variance(low, high) / 25:.3f} without any run: "
                 f"the paper's {prw:.3f} is the level of a head that learned nothing about faces.")
+    if authors:
+        a = authors["comparisons"]["cv"]
+        change = change_words(a["mean_rel_improvement"], "Restricted")
+        text.append(f"On the features of the authors' own trained extractors, re-weighting "
+                    f"{COMPARISON_WORDS[a['holds']]} Restricted ({change}, on {a['usable']} usable splits).")
     if best_alternatives:
         parts = []
         for b in best_alternatives.values():
