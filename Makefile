@@ -28,14 +28,15 @@ OVERRIDE_RUN := _build/override-run
 JOBS ?= 1
 export METAREWEIGHT_JOBS := $(JOBS)
 
-.PHONY: book html notebooks test lint unit notebooks-quick bookcheck nbval browser bench sweep clean help
+.PHONY: book html notebooks test lint unit unit-all notebooks-quick bookcheck nbval browser bench sweep clean help
 
 help:
 	@echo "make book [PROFILE=paper|quick]   run every notebook with papermill, build the HTML"
 	@echo "          [FRESH=1]               retrain every extractor instead of using the shipped ones"
 	@echo "          [JOBS=N]                run independent runs in N processes (cores/N threads each)"
 	@echo "make sweep [PROFILE=...] [JOBS=N]  the other-target-ranges chapter (every band, every split)"
-	@echo "make test                         lint, unit tests, quick notebooks, nbval, build, browser"
+	@echo "make unit                         the fast unit tests (make unit-all: every unit test)"
+	@echo "make test                         lint, every unit test, quick notebooks, nbval, build, browser"
 	@echo "make bench [BENCH_ARGS=--books]   benchmarks -> results/bench.json and the README table"
 	@echo "                                  (--paper-books also times the paper book, hours)"
 
@@ -60,7 +61,11 @@ html: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
 
+# the fast tests (under a minute); unit-all adds the slow ones and those on the real data
 unit: $(STAMP)
+	$(BIN)/python -m pytest tests -q --ignore=tests/book -m "not slow and not real_data"
+
+unit-all: $(STAMP)
 	$(BIN)/python -m pytest tests -q --ignore=tests/book
 
 # After the quick book: a second run with overrides (into $(OVERRIDE_RUN), not the book's
@@ -85,7 +90,7 @@ $(CHROMIUM):
 browser: $(STAMP) $(CHROMIUM)
 	$(BIN)/python tests/browser_check.py _build/html
 
-test: lint unit notebooks-quick bookcheck nbval html browser
+test: lint unit-all notebooks-quick bookcheck nbval html browser
 
 sweep: $(STAMP)
 	$(BIN)/python -m metareweight.runbook --profile $(PROFILE) --only other-target-ranges

@@ -14,6 +14,13 @@ def _private_cache(tmp_path, monkeypatch, request):
         monkeypatch.setenv("METAREWEIGHT_CACHE", str(tmp_path / "cache"))
 
 
+def pytest_collection_modifyitems(items):
+    """Every test that uses the real data is marked ``real_data`` (``make unit`` leaves them out)."""
+    for item in items:
+        if "real_faces" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_data)
+
+
 def utkface_path():
     """The real data: $UTKFACE, else the shared tarball beside the repository, else None."""
     env = os.environ.get("UTKFACE")

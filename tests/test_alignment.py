@@ -24,6 +24,7 @@ def batch():
     return model, x, y, xv, yv
 
 
+@pytest.mark.slow
 def test_per_example_gradients_match_one_backward_pass_each(batch):
     model, x, y, _, _ = batch
     grads = per_example_grads(model, x, y)

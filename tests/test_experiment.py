@@ -29,6 +29,7 @@ def _same(a, b):
         np.testing.assert_array_equal(arr_a[key], arr_b[key])
 
 
+@pytest.mark.slow
 def test_same_seeds_same_numbers(tiny, tmp_path, monkeypatch):
     faces, split, cfg = tiny
     monkeypatch.setenv("METAREWEIGHT_CACHE", str(tmp_path / "a"))
@@ -42,6 +43,7 @@ def test_same_seeds_same_numbers(tiny, tmp_path, monkeypatch):
     assert other[1]["mse"] != first[1]["mse"]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_numbers(tiny, tmp_path, monkeypatch):
     faces, split, cfg = tiny
     monkeypatch.setenv("METAREWEIGHT_CACHE", str(tmp_path / "whole"))
@@ -58,6 +60,7 @@ def test_killed_run_resumes_to_the_same_numbers(tiny, tmp_path, monkeypatch):
     _same(whole, run_split(faces, split, cfg, progress=False))
 
 
+@pytest.mark.slow
 def test_corrupt_result_cache_is_recomputed(tiny, tmp_path, monkeypatch):
     faces, split, cfg = tiny
     monkeypatch.setenv("METAREWEIGHT_CACHE", str(tmp_path / "c"))
@@ -138,6 +141,7 @@ def test_the_monitored_test_rows_do_not_change_the_learned_weights():
     assert a.history["valid_mse"] == b.history["valid_mse"] and a.history["monitor_mse"] != b.history["monitor_mse"]
 
 
+@pytest.mark.slow
 def test_parallel_splits_give_the_serial_numbers(tmp_path, monkeypatch):
     from metareweight.experiment import run_all
 
@@ -193,6 +197,7 @@ def test_hits_only_reads_the_cache_and_refuses_to_compute(tiny, tmp_path, monkey
     assert not list(tmp_path.glob("**/*.pt"))  # nothing trained
 
 
+@pytest.mark.slow
 def test_parallel_keeps_the_order_and_records_the_settings_its_workers_read():
     import operator
 
@@ -207,6 +212,7 @@ def test_parallel_keeps_the_order_and_records_the_settings_its_workers_read():
     assert {"meta_lr", "ridge_lambda"} <= profiles.settings_read()  # read in the workers only
 
 
+@pytest.mark.slow
 def test_split_features_are_computed_once_per_extractor(tmp_path, monkeypatch):
     from metareweight import experiment
 

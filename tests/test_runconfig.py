@@ -22,14 +22,18 @@ from metareweight.splits import make_splits
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_reads_are_recorded_and_only_declared_settings_are_kept():
-    before = settings_read()
+def test_reads_are_recorded_and_only_declared_settings_are_kept(monkeypatch):
+    from metareweight import profiles
+
+    monkeypatch.setattr(profiles, "_READ", set())  # this test's own record of reads, whatever ran before
     cfg = resolve_declared("quick", {"epochs": 3, "lr": None, "os": os, "not_a_setting": 1})
     assert cfg.declared == ("epochs", "lr") and cfg.overrides == {"epochs": 3}
-    assert "extractor_seeds" not in settings_read() - before or "extractor_seeds" in before
+    assert settings_read() == set()  # resolving reads nothing
     cfg["extractor_seed_splits"]
-    assert "extractor_seed_splits" in settings_read()
+    assert cfg.epochs == 3
+    assert settings_read() == {"extractor_seed_splits", "epochs"}
     assert cfg.settings() == {"epochs": 3, "lr": PROFILES["quick"]["lr"]}
+    assert settings_read() == {"extractor_seed_splits", "epochs"}  # settings() does not count as a read
 
 
 def test_variant_keeps_the_overrides_and_switches_meta_settings():
@@ -100,6 +104,7 @@ def shipped(tmp_path, monkeypatch):
     return faces, split, cfg, folder, trained, entry
 
 
+@pytest.mark.slow
 def test_shipped_extractor_is_loaded_instead_of_trained(shipped, tmp_path, monkeypatch):
     faces, split, cfg, folder, trained, entry = shipped
     assert read_manifest(folder)["extractors"][trained.key]["sha256"] == entry["sha256"]
@@ -111,6 +116,7 @@ def test_shipped_extractor_is_loaded_instead_of_trained(shipped, tmp_path, monke
     assert not list((tmp_path / "empty-cache").rglob("*.pt"))  # no training happened
 
 
+@pytest.mark.slow
 def test_fresh_runs_retrain_instead_of_loading(shipped, tmp_path, monkeypatch):
     faces, split, cfg, *_ = shipped
     monkeypatch.setenv("METAREWEIGHT_CACHE", str(tmp_path / "fresh-cache"))
@@ -119,6 +125,7 @@ def test_fresh_runs_retrain_instead_of_loading(shipped, tmp_path, monkeypatch):
     assert not again.shipped and list((tmp_path / "fresh-cache").rglob("*.pt"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["tamper", "truncate"])
 def test_a_damaged_shipped_extractor_is_refused_and_retrained(shipped, tmp_path, monkeypatch, damage):
     faces, split, cfg, folder, trained, entry = shipped
