@@ -323,7 +323,8 @@ def add_verdicts(verdicts, rows: dict, leakage: dict) -> dict:
             else "no usable split",
             paired_comparison(s, adjusted_p=float(adjusted[m]), family=len(MODEL_SETS), usable=s["usable"]),
             kind="beyond")
-    bound = float(max(v["restricted"]["ci_high"] for v in leakage.values()))
+    ends = [v["restricted"]["ci_high"] for v in leakage.values() if np.isfinite(v["restricted"]["ci_high"])]
+    bound = float(max(ends)) if ends else float("nan")
     kept = [r for r in rows["cv"] if not r["degenerate"]["restricted"]]
     gain = np.array([r["constant"] - r["restricted"] for r in kept])
     low, high = t_interval(gain)
