@@ -198,3 +198,17 @@ def test_write_json_writes_null_for_nan_and_infinity(tmp_path):
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"a": None, "b": [1.5, None, 3], "c": {"d": 0.25, "e": None}}
+
+
+def test_committed_peer_control_reaches_closed_form_restricted_on_every_split():
+    """L2RW's and Meta-Weight-Net's SGD loop, given Restricted's 0/1 weights, reaches the
+    closed-form Restricted test MSE within 5% on every split of both pixel conventions."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "results" / "paper" / "alternatives.json"
+    control = json.loads(path.read_text())["methods"]["sgd_restricted_control"]
+    assert set(control) == {"scaled", "code"}
+    for conv, rows in control.items():
+        assert [r["split"] for r in rows] == list(range(8)), conv
+        for r in rows:
+            assert abs(r["sgd_mse"] / r["restricted_mse"] - 1) <= 0.05 and r["within_5pct"], (conv, r["split"])
