@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metareweight import report, table1
+from metareweight import records, report, table1
 
 
 def _row(split, restricted, reweighted, constant=5.0, degenerate=None):
@@ -61,3 +61,26 @@ def test_claim_rows_refuse_a_claim_counted_twice():
 def test_change_words_cannot_be_misread():
     assert report.change_words(-0.145, "Restricted") == "MSE 14.5% higher than Restricted's"
     assert report.change_words(0.2, "Restricted") == "MSE 20.0% lower than Restricted's"
+    # A record read back from JSON carries null where no split was usable.
+    assert report.change_words(None, "Restricted") == "no usable comparison with Restricted"
+    assert report.change_words(float("nan"), "Restricted") == "no usable comparison with Restricted"
+
+
+def test_headline_reads_records_round_tripped_through_json(tmp_path):
+    """The report reads JSON, where an empty comparison's numbers are null: the headline must say
+    that no comparison was usable instead of failing, and quote the record's own numbers."""
+    import json
+    from pathlib import Path
+
+    record = json.loads((Path(__file__).parents[1] / "results" / "paper" / "table1.json").read_text())
+    empty = table1.compare([_row(0, 5.0, 5.0, degenerate={"restricted": True})], "restricted", "reweighted")
+    path = records.write_json(tmp_path / "best.json", {"code": {"name": "label_shift", "pixels": "0-255 pixels",
+                                                                "holds": "untested", "paired": empty}})
+    best = json.loads(path.read_text())
+    assert best["code"]["paired"]["mean_rel_improvement"] is None
+    claims = pd.DataFrame([{"claim": "c", "kind": "claim", "holds": "no"}])
+    text = report.headline(record, best, claims)
+    assert "no usable comparison with" in text
+    s = record["paired"]["scaled"]["reweighted_vs_restricted"]
+    assert report.change_words(s["mean_rel_improvement"], "Restricted") in text
+    assert "Of the 1 verdicts on the paper's claims, 0 hold" in text

@@ -38,9 +38,10 @@ def claim_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return claims
 
 
-def change_words(rel_improvement: float, baseline: str) -> str:
-    """A relative improvement as words no reader can misread: "MSE 14.5% higher than Restricted's"."""
-    if not np.isfinite(rel_improvement):
+def change_words(rel_improvement: float | None, baseline: str) -> str:
+    """A relative improvement as words no reader can misread: "MSE 14.5% higher than Restricted's".
+    ``None`` (a JSON null: no usable split) and NaN say so instead."""
+    if rel_improvement is None or not np.isfinite(float(rel_improvement)):
         return f"no usable comparison with {baseline}"
     word = "lower" if rel_improvement > 0 else "higher"
     return f"MSE {abs(rel_improvement):.1%} {word} than {baseline}'s"
