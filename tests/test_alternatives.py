@@ -319,6 +319,26 @@ def test_the_control_reaches_restricted_on_a_split_and_reports_its_budget():
     assert out["result"].name == "sgd_restricted" and set(out["chosen"]) == {"lr", "epochs"}
 
 
+def test_the_control_chooses_the_setting_that_minimises_its_objective():
+    """Oracle: each grid setting run by momentum_sgd on the choice rows, scored by the weighted
+    objective written out here; the control must pick the argmin and report its value."""
+    X, y, tr, mt, va, _ = split_problem()
+    scales, epochs = (1e-3, 0.1, 0.3), (5, 40)
+    res = A.sgd_restricted(X, y, tr, va, LOW, HIGH, mt=mt, lr_scales=scales, epochs=epochs, batch=20)
+    Xf, yf = X[mt], y[mt]
+    w = A._mean_one(A.in_band(yf, LOW, HIGH).astype(float))
+    unit = A.sgd_lr_unit(Xf)
+    scores = {}
+    for s in scales:
+        runs = A.momentum_sgd(Xf, yf, lambda b, *_: w[b], s * unit, epochs, batch=20)
+        for e, (theta, _) in runs.items():
+            scores[s, e] = np.mean(w * (Xf @ theta - yf) ** 2) + A.ALPHA * theta @ theta
+    best = min(scores, key=scores.get)
+    assert res.chosen["lr"] == pytest.approx(best[0] * unit) and res.chosen["epochs"] == best[1]
+    assert res.valid_mse == pytest.approx(scores[best], rel=1e-12)
+    assert best[0] != 1e-3  # the smallest step is far from converged in 40 epochs
+
+
 def test_sgd_checkpoints_are_prefixes_of_longer_runs():
     X, y, tr, mt, va, _ = split_problem()
     long = A.l2rw_path(X[mt], y[mt], X[va], y[va], 1e-2, (1, 3), schedule=3)

@@ -332,7 +332,7 @@ def free_weights_run(faces: Faces, split: Split, cfg, *, progress: bool = True) 
 #: Part of the alternatives' cache key.  2: the SGD heads with momentum 0.9 and a cosine schedule
 #: over up to 100 epochs, the closed-form peers, DIR's windows and LDS, the convergence control,
 #: and the edges of the choices in the record.
-ALT_VERSION = 2
+ALT_VERSION = 3  # 3: the SGD control chooses its setting by its own objective
 
 
 def alternatives_run(faces: Faces, split: Split, cfg, *, progress: bool = True):
@@ -346,8 +346,9 @@ def alternatives_run(faces: Faces, split: Split, cfg, *, progress: bool = True):
     grid (None: inside, or not a number), ``info["at_edge"]`` whether any is.  ``info["control"]``:
     the SGD heads' convergence control (:func:`alternatives.run_control`): its test MSE and
     Restricted's in closed form (age/100 scale), their ratio, ``within_5pct`` (``|ratio - 1| <=``
-    :data:`alternatives.CONTROL_TOLERANCE`), its chosen step size and epochs, the steps of its final run and the
-    length of its schedule.  Arrays: ``test_pred_<method>`` and ``test_pred_sgd_restricted_control``.
+    :data:`alternatives.CONTROL_TOLERANCE`), its step size and epochs (chosen by its objective on the
+    meta-training rows, ``objective``), the steps of its final run and the length of its schedule.
+    Arrays: ``test_pred_<method>`` and ``test_pred_sgd_restricted_control``.
     """
     from .alternatives import CONTROL_TOLERANCE, run_alternatives, run_control, sgd_lr_unit
 
@@ -380,7 +381,8 @@ def alternatives_run(faces: Faces, split: Split, cfg, *, progress: bool = True):
                             "within_5pct": bool(abs(sgd_mse / closed_mse - 1) <= CONTROL_TOLERANCE),
                             "chosen": chosen(control, unit), "edges": dict(control["result"].edges),
                             "epochs": control["epochs"], "steps": control["steps"],
-                            "schedule_steps": control["schedule_steps"], "valid_mse": float(control["valid_mse"])}}
+                            "schedule_steps": control["schedule_steps"],
+                            "chosen_by": "objective", "objective": float(control["valid_mse"])}}
         return arrays, info
 
     spec = {**_spec(cfg, faces, split), "alternatives": ALT_VERSION}
