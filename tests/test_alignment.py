@@ -5,11 +5,11 @@ import torch
 from metareweight.alignment import (
     alignment_scores,
     finetune,
-    pearson,
     per_example_grads,
     valid_gradient,
 )
 from metareweight.models import Extractor
+from metareweight.stats import pearson
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ import pytest
 
 from metareweight import baselines
 from metareweight.experiment import AGE_SCALE, split_features
-from metareweight.extractor import read_manifest, sha256_of, shipped_dir
+from metareweight.extractor import read_manifest, sha256_of
 from metareweight.profiles import resolve
+from metareweight.settings import shipped_dir
 from metareweight.splits import in_range, make_splits
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,9 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from .extractor import pick_device, to_tensor
-from .models import Extractor
-from .runconfig import Progress
+from .extractor import to_tensor
+from .models import Extractor, pick_device
+from .progress import Progress
+from .stats import pearson
 
 
 def _params(model):
@@ -127,13 +128,6 @@ def alignment_scores(model, x, y, g_valid: dict, method: str = "fused") -> torch
         model.zero_grad(set_to_none=True)
         return scores
     raise ValueError(f"unknown method {method!r}; choose 'fused', 'jvp', 'vmap' or 'loop'")
-
-
-def pearson(a, b) -> float:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
 
 
 @dataclass

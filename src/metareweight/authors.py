@@ -19,7 +19,6 @@ our split k about 90% of the test rows were training rows of their ``cv_k``:
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +28,8 @@ from . import baselines
 from .cache import memo
 from .models import Extractor
 from .ridge import design_matrix
+from .settings import AUTHORS_ENV, authors_models
 
-AUTHORS_ENV = "AUTHORS_MODELS"
 MODEL_SETS = ("cv", "cv_b")
 FEATURE_VERSION = 1
 
@@ -65,7 +64,7 @@ class AuthorsModelError(ValueError):
 def models_dir() -> Path | None:
     """The folder ``$AUTHORS_MODELS`` names, or None when the variable is unset or empty.  A
     variable that names no folder is an error, never a silent skip."""
-    value = os.environ.get(AUTHORS_ENV, "")
+    value = authors_models() or ""
     if not value:
         return None
     folder = Path(value)

@@ -27,7 +27,7 @@ from .meta import train_weights
 from .models import Extractor, WeightNet
 from .records import replace_block
 from .ridge import FixedDesign, ridge_solve, ridge_solve_in_weights, torch_threads
-from .runbook import repo_root
+from .settings import CACHE_ENV, environment, repo_root
 
 GOALS = {
     "alignment_speedup": ">= 3",
@@ -257,21 +257,17 @@ def bench_jobs(n: int = 6000, n_splits: int = 4, steps: int = 300) -> dict:
     secs = {}
     for name, n_jobs in (("serial", 1), ("jobs2", 2)):
         with tempfile.TemporaryDirectory(prefix="mrw-jobs-") as cache:
-            old = os.environ.get("METAREWEIGHT_CACHE")
-            os.environ["METAREWEIGHT_CACHE"] = cache
-            try:
+            with environment(**{CACHE_ENV: cache}):
                 start = time.perf_counter()
                 run_all(faces, splits, cfg, progress=False, n_jobs=n_jobs)
                 secs[name] = time.perf_counter() - start
-            finally:
-                os.environ.pop("METAREWEIGHT_CACHE") if old is None else os.environ.update(METAREWEIGHT_CACHE=old)
     return {"jobs2_speedup": secs["serial"] / secs["jobs2"], "jobs_seconds": secs,
             "jobs_threads": {"serial": torch.get_num_threads(), "jobs2": max(1, torch.get_num_threads() // 2)}}
 
 
 def time_book(profile: str, cache: str, root: Path) -> float:
     """Wall seconds of ``make book PROFILE=...`` with the given cache folder."""
-    env = dict(os.environ, METAREWEIGHT_CACHE=cache)
+    env = {**os.environ, CACHE_ENV: cache}
     start = time.perf_counter()
     subprocess.run(["make", "book", f"PROFILE={profile}"], cwd=root, env=env, check=True)  # live progress shown
     return time.perf_counter() - start

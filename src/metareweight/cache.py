@@ -17,16 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .settings import cache_root, fresh
+
 
 def cache_dir() -> Path:
     """Cache folder: ``$METAREWEIGHT_CACHE``, else ``$XDG_CACHE_HOME/metareweight``, else
     ``~/.cache/metareweight``.  Never inside the repository or the shared data folder."""
-    root = os.environ.get("METAREWEIGHT_CACHE")
-    if root:
-        path = Path(root)
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        path = Path(base) / "metareweight"
+    path = cache_root()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -115,7 +112,7 @@ def refuse_to_compute(what: str) -> None:
 def memo(namespace: str, spec: dict, compute, *, use_cache: bool = True):
     """``compute()`` -> (arrays, info), cached under ``namespace`` by the inputs in ``spec``."""
     path = cache_dir() / namespace / f"{key_of(spec)}.npz"
-    if use_cache and os.environ.get("METAREWEIGHT_FRESH", "") in ("", "0"):  # FRESH=1 recomputes
+    if use_cache and not fresh():  # FRESH=1 recomputes
         hit = load_entry(path)
         if hit is not None:
             return hit

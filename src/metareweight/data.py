@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from .cache import atomic_write, cache_dir
+from .settings import DATA_ENV, data_path
 
 #: Environment variable naming the tarball or folder.
-DATA_ENV = "UTKFACE"
 #: sha256 of the ``crop_part1.tar.gz`` this book was built from (see ``shared/data/README.md``).
 KNOWN_TARBALL_SHA256 = "40a38bcf26ecb732c1e8ce8c73be794b92d1c509953c09ec37e7c6f39aeeb3e5"
 IMAGE_SIZE = 200
@@ -297,12 +297,19 @@ def code_pixels(faces: Faces) -> Faces:
     return dataclasses.replace(faces, images=images, checksum=f"{faces.checksum}+code-pixels")
 
 
+_LOADED: dict = {}
+
+
+def loaded() -> dict:
+    """``{"sha256": ..., "source": ...}`` of the data :func:`load_dataset` last returned in this
+    process (empty before), for the records of the run."""
+    return dict(_LOADED)
+
+
 def load_dataset(path: str | os.PathLike | None = None) -> Faces:
     """UTKFace from ``path`` or ``$UTKFACE``; the generated stand-in when neither is set."""
-    from .runconfig import note_data
-
     if path is None:
-        path = os.environ.get(DATA_ENV) or None
+        path = data_path()
     faces = make_standin() if path is None else load_utkface(path)
-    note_data(faces.checksum, faces.source)
+    _LOADED.update(sha256=faces.checksum, source=faces.source)
     return faces

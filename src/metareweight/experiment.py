@@ -22,11 +22,13 @@ from . import baselines
 from .alignment import finetune
 from .cache import CacheMiss, hits_only, memo
 from .data import Faces
-from .extractor import device_key, extract_features, predict, to_tensor, train_extractor
+from .extractor import extract_features, predict, to_tensor, train_extractor
 from .meta import train_weights
+from .models import device_key
 from .profiles import note_read, settings_read
+from .progress import Progress, log
 from .ridge import design_matrix
-from .runconfig import Progress, log
+from .settings import jobs
 from .splits import Split, in_range
 
 AGE_SCALE = 100.0
@@ -135,7 +137,7 @@ def rows_digest(split: Split) -> str:
     return digest.hexdigest()
 
 
-def _spec(cfg, faces, split) -> dict:
+def run_spec(cfg, faces, split) -> dict:
     return {"v": RESULT_VERSION, "data": faces.checksum, "split": split.index, "rows": rows_digest(split),
             "range": [cfg["target_low"], cfg["target_high"]], "seed": cfg["split_seed"],
             **{k: cfg[k] for k in EXTRACTOR_KEYS + META_KEYS}, **device_key(cfg["force_cpu"])}
@@ -161,11 +163,11 @@ def run_split(faces: Faces, split: Split, cfg, *, progress: bool = True, use_cac
         meta-training rows, ``meta_y``, ``meta_yhat0`` and the learned ``meta_w``, and for all
         non-test rows ``train_w`` (the final weights), plus ``test_pred_*`` per method.
     """
-    return memo("splits", _spec(cfg, faces, split),
-                lambda: _compute_split(faces, split, cfg, progress), use_cache=use_cache)
+    return memo("splits", run_spec(cfg, faces, split),
+                lambda: compute_split(faces, split, cfg, progress), use_cache=use_cache)
 
 
-def _compute_split(faces: Faces, split: Split, cfg, progress: bool):
+def compute_split(faces: Faces, split: Split, cfg, progress: bool):
     started = time.perf_counter()
     sf = split_features(faces, split, cfg, progress)
     X, y, yhat0 = sf.X, sf.y, sf.yhat0
@@ -222,17 +224,6 @@ def _compute_split(faces: Faces, split: Split, cfg, progress: bool):
         **{f"test_pred_{m}": p for m, p in preds.items()},
     }
     return arrays, info
-
-
-JOBS_ENV = "METAREWEIGHT_JOBS"
-
-
-def jobs() -> int:
-    """Worker processes for independent runs: ``$METAREWEIGHT_JOBS`` (``make book JOBS=N``), else 1."""
-    text = os.environ.get(JOBS_ENV, "1") or "1"
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"{JOBS_ENV}={text!r}: the number of jobs must be a positive integer")
-    return int(text)
 
 
 def _job(call, threads):
@@ -324,7 +315,7 @@ def free_weights_run(faces: Faces, split: Split, cfg, *, progress: bool = True) 
                  "valid_mse": baselines.mse(X[va] @ beta, y[va]),
                  "steps": int(result.history["stopped_at"]), "stopped_by": result.history["stopped_by"]})
 
-    spec = {**_spec(cfg, faces, split), "v_free": 3,
+    spec = {**run_spec(cfg, faces, split), "v_free": 3,
             **{k: cfg[k] for k in ("free_weight_steps", "free_weight_lr", "free_weight_patience", "free_weight_tol")}}
     return memo("free-weights", spec, compute)[1]
 
@@ -385,7 +376,7 @@ def alternatives_run(faces: Faces, split: Split, cfg, *, progress: bool = True):
                             "chosen_by": "objective", "objective": float(control["valid_mse"])}}
         return arrays, info
 
-    spec = {**_spec(cfg, faces, split), "alternatives": ALT_VERSION}
+    spec = {**run_spec(cfg, faces, split), "alternatives": ALT_VERSION}
     return memo("alternatives", spec, compute)
 
 
@@ -410,5 +401,5 @@ def alignment_runs(faces: Faces, split: Split, cfg, *, progress: bool = True) ->
                  for name, rows, weighting in plan]
         return {}, {name: run.history for (name, _, _), run in zip(plan, parallel(calls), strict=True)}
 
-    spec = {**_spec(cfg, faces, split), **{k: cfg[k] for k in ALIGN_KEYS}, "method": ALIGN_METHOD}
+    spec = {**run_spec(cfg, faces, split), **{k: cfg[k] for k in ALIGN_KEYS}, "method": ALIGN_METHOD}
     return memo("alignment", spec, compute)[1]

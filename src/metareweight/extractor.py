@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,22 +19,11 @@ import numpy as np
 import torch
 
 from .cache import atomic_write, cache_dir, key_of, refuse_to_compute
-from .models import Extractor
-from .runconfig import Progress
+from .models import Extractor, device_key, pick_device
+from .progress import Progress
+from .settings import fresh, shipped_dir
 
 CHECKPOINT_VERSION = 1
-
-
-def pick_device(force_cpu: bool = False) -> torch.device:
-    """CUDA when present (unless ``force_cpu``), else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() and not force_cpu else "cpu")
-
-
-def device_key(force_cpu: bool = False) -> dict:
-    """What a cache key adds for the device: nothing on the CPU (keys stay as they were), the
-    device type on a GPU, whose results differ from the CPU's in the last bits."""
-    device = pick_device(force_cpu)
-    return {} if device.type == "cpu" else {"device": device.type}
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -93,22 +81,7 @@ def checkpoint_path(key: str) -> Path:
     return cache_dir() / "extractors" / f"{key}.pt"
 
 
-#: Environment: another folder of shipped extractors (tests), and FRESH runs that ignore both
-#: the shipped extractors and the cached checkpoints.
-SHIPPED_ENV = "METAREWEIGHT_SHIPPED"
-FRESH_ENV = "METAREWEIGHT_FRESH"
 MANIFEST = "manifest.json"
-
-
-def fresh() -> bool:
-    """True when this run retrains everything from scratch (``make book FRESH=1``)."""
-    return os.environ.get(FRESH_ENV, "") not in ("", "0")
-
-
-def shipped_dir() -> Path:
-    """Folder of the extractors shipped with the repository (``results/paper/extractors``)."""
-    folder = os.environ.get(SHIPPED_ENV)
-    return Path(folder) if folder else Path(__file__).resolve().parents[2] / "results" / "paper" / "extractors"
 
 
 def read_manifest(folder: Path | None = None) -> dict:
@@ -205,7 +178,7 @@ def train_extractor(
     ``torch.manual_seed(seed)``.  With ``use_cache`` the result is cached per (settings,
     ``data_checksum``, ``split``) and reused; a partly trained checkpoint is resumed.
 
-    ``progress`` reports epochs and losses on the terminal (:class:`runconfig.Progress`), under
+    ``progress`` reports epochs and losses on the terminal (:class:`progress.Progress`), under
     ``label``.  ``stop_after`` stops after that many epochs in total (for tests of interruption), leaving the
     checkpoint of the last finished epoch behind.
     """

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .alignment import pearson
-from .extractor import pick_device
-from .models import OUTPUT_MAPS, WEIGHT_INPUTS, WeightNet
+from .models import OUTPUT_MAPS, WEIGHT_INPUTS, WeightNet, pick_device
 from .ridge import FixedDesign, check_precision, ridge_solve_in_weights, torch_threads
+from .stats import pearson
 
 #: How often (in steps) ``train_weights`` reports to its ``progress`` callable.
 PROGRESS_EVERY = 100
