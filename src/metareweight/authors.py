@@ -219,7 +219,7 @@ def authors_run(code_faces, split, model_set: str, cfg, *, seed: int, progress: 
                 "restricted": baselines.restricted_baseline(X[tr], y[tr], mask, **ridge),
                 "reweighted": baselines.fit_ridge(X[tr], y[tr], meta.weight_fn(y[tr], yhat0[tr]), **ridge),
                 "restricted_tuned": restricted_tuned(X, y, tr, mt, va, low, high).coef,
-                "label_shift": label_shift(X, y, tr, mt, va, low, high).coef}
+                "label_shift": label_shift(X, y, tr, mt, va).coef}
         const = baselines.constant_prediction(y[tr], mask)
         pred = {m: X[te] @ c for m, c in coef.items()}
         test = {**{m: baselines.mse(p, y[te]) for m, p in pred.items()},

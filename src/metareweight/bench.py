@@ -125,7 +125,7 @@ def _authors_meta_step(X32, y32, w32, Xv32, yv32, alpha):
     return g
 
 
-def _authors_meta_loop(X, y, yhat0, Xv, yv, *, steps, lr, clip, alpha, force_cpu=True):
+def _authors_meta_loop(X, y, yhat0, Xv, yv, *, steps, lr, clip, alpha):
     """train_weights' loop (weight network, Adam, clipping) in float32 with the authors' solve."""
     t = [torch.as_tensor(a, dtype=torch.float32) for a in (X, y, yhat0, Xv, yv)]
     X32, y32, y032, Xv32, yv32 = t
@@ -192,10 +192,10 @@ def bench_meta_step(repeats: int = 5, n: int = 7780, p: int = 401, n_valid: int 
     # ``loop_steps`` steps through train_weights, against the same loop with the authors' solve.
     yhat0 = y + 0.05 * torch.randn(n, generator=gen, dtype=torch.float64)
     args = (X.numpy(), y.numpy(), yhat0.numpy(), Xv.numpy(), yv.numpy())
-    kw = {"steps": loop_steps, "lr": 5e-3, "clip": 1e-4, "alpha": alpha, "force_cpu": True}
+    kw = {"steps": loop_steps, "lr": 5e-3, "clip": 1e-4, "alpha": alpha}
     loops = best_of({
-        "fast": lambda: train_weights(*args, precision="fast", **kw),
-        "exact": lambda: train_weights(*args, precision="exact", **kw),
+        "fast": lambda: train_weights(*args, precision="fast", force_cpu=True, **kw),
+        "exact": lambda: train_weights(*args, precision="exact", force_cpu=True, **kw),
         "authors": lambda: _authors_meta_loop(*args, **kw),
     }, max(1, repeats // 2))
     secs = {k: v / (loop_steps + 1) for k, v in loops.items()}

@@ -399,7 +399,7 @@ def alignment_runs(faces: Faces, split: Split, cfg, *, progress: bool = True) ->
                           force_cpu=cfg["force_cpu"], progress=f"split {split.index}, {name}" if progress else ""),
                   copy.deepcopy(pretrained), faces.images[rows], faces.ages[rows] / AGE_SCALE)
                  for name, rows, weighting in plan]
-        return {}, {name: run.history for (name, _, _), run in zip(plan, parallel(calls), strict=True)}
+        return {}, {name: history for (name, _, _), history in zip(plan, parallel(calls), strict=True)}
 
     spec = {**run_spec(cfg, faces, split), **{k: cfg[k] for k in ALIGN_KEYS}, "method": ALIGN_METHOD}
     return memo("alignment", spec, compute)[1]

@@ -121,15 +121,6 @@ def fraction(k: int, n: int, *, yes_at: float, partly_at: float | None = None, w
     return Judgement(holds, text, {"k": k, "n": n, "yes_at": yes_at, "partly_at": partly_at})
 
 
-def interval_below(low: float, high: float, bound: float = 0.0, *, name: str = "95% CI") -> Judgement:
-    """yes when the whole interval lies below ``bound``; partly when it straddles; no above."""
-    if not _finite(low, high, bound):
-        return untested(f"{name} is not finite")
-    holds = "yes" if high < bound else ("no" if low >= bound else "partly")
-    return Judgement(holds, f"{name} [{_fmt(low)}, {_fmt(high)}] entirely < {_fmt(bound)} (partly: straddles)",
-                     {"low": low, "high": high, "bound": bound})
-
-
 def interval_above(low: float, high: float, bound: float = 0.0, *, name: str = "95% CI") -> Judgement:
     """yes when the whole interval lies above ``bound``; partly when it straddles; no below."""
     if not _finite(low, high, bound):
