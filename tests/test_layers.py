@@ -111,3 +111,9 @@ def test_only_settings_reads_the_environment():
                     isinstance(node.ctx, ast.Load):
                 readers.append(f"{m}, line {node.lineno}: {ast.unparse(node)}")
     assert not readers, "\n".join(readers)
+
+
+def test_one_module_hashes():
+    """cache.digest and cache.file_digest are the package's only hashers."""
+    users = [m for m in MODULES if m != "cache" and "hashlib" in (PACKAGE / f"{m}.py").read_text()]
+    assert not users, users

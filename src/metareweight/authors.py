@@ -18,14 +18,13 @@ our split k about 90% of the test rows were training rows of their ``cv_k``:
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import baselines
-from .cache import memo
+from .cache import file_digest, memo
 from .models import Extractor
 from .ridge import design_matrix
 from .settings import AUTHORS_ENV, authors_models
@@ -87,7 +86,7 @@ def verify(path: Path) -> str:
         raise AuthorsModelError(f"{path}: not one of the authors' model files ({', '.join(sorted(SHA256))})")
     if not path.is_file():
         raise AuthorsModelError(f"{path}: the authors' model file is missing")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = file_digest(path)
     if digest != SHA256[path.name]:
         raise AuthorsModelError(f"{path}: sha256 {digest[:12]}… is not the authors' {SHA256[path.name][:12]}… "
                                 "(altered or truncated)")

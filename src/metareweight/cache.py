@@ -54,9 +54,27 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
+def digest(*chunks) -> str:
+    """The one hasher of the package: sha256 (hex) of ``chunks`` in order, each bytes or a
+    C-contiguous array (hashed as its raw bytes, without a copy)."""
+    h = hashlib.sha256()
+    for chunk in chunks:
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def file_digest(path) -> str:
+    """sha256 (hex) of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def key_of(spec: dict) -> str:
     """A short stable hash of a JSON-serialisable description of the inputs."""
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:24]
+    return digest(json.dumps(spec, sort_keys=True).encode())[:24]
 
 
 def save_entry(path: Path, arrays: dict, info: dict) -> None:

@@ -8,7 +8,6 @@ units: the paper's (400 x MSE on age/100, that is years^2 / 25) and years^2.
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 import time
 from collections import OrderedDict
@@ -20,7 +19,7 @@ import torch
 
 from . import baselines
 from .alignment import finetune
-from .cache import CacheMiss, hits_only, memo
+from .cache import CacheMiss, digest, hits_only, memo
 from .data import Faces
 from .extractor import extract_features, predict, to_tensor, train_extractor
 from .meta import train_weights
@@ -130,11 +129,9 @@ def split_features(faces: Faces, split: Split, cfg, progress: bool = True) -> Sp
 
 def rows_digest(split: Split) -> str:
     """sha256 of the split's actual rows: test, validation, meta-training and training indices."""
-    digest = hashlib.sha256()
-    for rows in (split.test, split.valid, split.meta_train, split.train_all):
-        digest.update(np.asarray(rows, dtype=np.int64).tobytes())
-        digest.update(b"|")
-    return digest.hexdigest()
+    rows = (split.test, split.valid, split.meta_train, split.train_all)
+    parts = (np.ascontiguousarray(r, dtype=np.int64) for r in rows)
+    return digest(*(c for part in parts for c in (part, b"|")))
 
 
 def run_spec(cfg, faces, split) -> dict:

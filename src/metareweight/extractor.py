@@ -8,7 +8,6 @@ from the last finished epoch and ends with the same numbers as an uninterrupted 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import warnings
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cache import atomic_write, cache_dir, key_of, refuse_to_compute
+from .cache import atomic_write, cache_dir, digest, file_digest, key_of, refuse_to_compute
 from .models import Extractor, device_key, pick_device
 from .progress import Progress
 from .settings import fresh, shipped_dir
@@ -55,10 +54,9 @@ def checkpoint_key(settings: dict, data_checksum: str, split: int) -> str:
 def _settings(images, targets, epochs, batch_size, lr, seed, force_cpu) -> dict:
     # The key covers the exact training rows in their order, so a different split protocol,
     # seed or dataset can never pick up another run's checkpoint.
-    rows = hashlib.sha256(np.ascontiguousarray(images).tobytes())
-    rows.update(np.asarray(targets, dtype=np.float64).tobytes())
+    rows = digest(np.ascontiguousarray(images), np.ascontiguousarray(targets, dtype=np.float64))
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-                "n": int(len(targets)), "rows": rows.hexdigest()}
+                "n": int(len(targets)), "rows": rows}
     settings.update(device_key(force_cpu))
     return settings
 
@@ -92,10 +90,6 @@ def read_manifest(folder: Path | None = None) -> dict:
     return json.loads(path.read_text())
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 class ShippedError(ValueError):
     """A shipped extractor whose file does not match its manifest."""
 
@@ -113,9 +107,9 @@ def load_shipped(key: str, folder: Path | None = None):
     path = folder / entry["file"]
     if not path.exists():
         raise ShippedError(f"{path}: shipped extractor listed in {folder / MANIFEST} is missing")
-    digest = sha256_of(path)
-    if digest != entry["sha256"]:
-        raise ShippedError(f"{path}: sha256 {digest[:12]}… does not match the manifest's "
+    found = file_digest(path)
+    if found != entry["sha256"]:
+        raise ShippedError(f"{path}: sha256 {found[:12]}… does not match the manifest's "
                            f"{entry['sha256'][:12]}… (tampered or truncated)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -134,7 +128,7 @@ def ship(trained: TrainedExtractor, folder: Path, info: dict) -> dict:
     path = folder / f"{trained.key}.pt"
     state = {k: v.detach().cpu().clone() for k, v in trained.model.state_dict().items()}
     atomic_write(path, lambda tmp: torch.save(state, tmp))
-    entry = {**info, "key": trained.key, "file": path.name, "sha256": sha256_of(path),
+    entry = {**info, "key": trained.key, "file": path.name, "sha256": file_digest(path),
              "history": trained.history}
     manifest = read_manifest(folder)
     manifest["extractors"][trained.key] = entry
