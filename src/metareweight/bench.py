@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .alignment import alignment_scores, valid_gradient
-from .cache import atomic_write
+from .cache import write_json
 from .extractor import to_tensor, train_extractor
 from .meta import train_weights
 from .models import Extractor, WeightNet
@@ -57,7 +57,7 @@ RAW = {  # the raw measurements behind each key, as "name: seconds" pairs
 }
 
 
-def readme_block(result: dict) -> str:
+def timings_block(result: dict) -> str:
     """The README's benchmark table, generated from ``results/bench.json``."""
     machine = result["machine"]
     lines = [BENCH_START, "",
@@ -331,13 +331,10 @@ def main(argv=None) -> int:
     if cold and warm:
         result.update({"paper_warm_seconds": warm, "warm_over_cold": warm / cold})
 
-    def write(tmp):
-        Path(tmp).write_text(json.dumps(result, indent=2) + "\n")
-
-    atomic_write(out, write)
+    write_json(out, result, indent=2)
     readme = root / "README.md"
     if BENCH_START in readme.read_text():
-        replace_block(readme, readme_block(result))
+        replace_block(readme, timings_block(result))
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=2))
     return 0
 

@@ -77,6 +77,28 @@ def key_of(spec: dict) -> str:
     return digest(json.dumps(spec, sort_keys=True).encode())[:24]
 
 
+def finite_or_null(value):
+    """``value`` with numpy scalars as Python numbers and every NaN or infinity as None, so the
+    record is valid JSON (``json.dumps`` would write the non-standard ``NaN``)."""
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [finite_or_null(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: Path, record: dict, indent: int = 1) -> Path:
+    """Write a record as indented JSON (numpy scalars as numbers, NaN and infinities as null),
+    atomically; return the path."""
+    text = json.dumps(finite_or_null(record), indent=indent, default=float, allow_nan=False) + "\n"
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
+    return Path(path)
+
+
 def save_entry(path: Path, arrays: dict, info: dict) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, info=np.array(json.dumps(info)), **arrays)

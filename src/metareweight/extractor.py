@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cache import atomic_write, cache_dir, digest, file_digest, key_of, refuse_to_compute
+from .cache import atomic_write, cache_dir, digest, file_digest, key_of, refuse_to_compute, write_json
 from .models import Extractor, device_key, pick_device
 from .progress import Progress
 from .settings import fresh, shipped_dir
@@ -133,8 +133,7 @@ def ship(trained: TrainedExtractor, folder: Path, info: dict) -> dict:
     manifest = read_manifest(folder)
     manifest["extractors"][trained.key] = entry
     manifest["extractors"] = dict(sorted(manifest["extractors"].items()))
-    text = json.dumps(manifest, indent=1) + "\n"
-    atomic_write(folder / MANIFEST, lambda tmp: Path(tmp).write_text(text))
+    write_json(folder / MANIFEST, manifest)
     return entry
 
 

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from . import data
-from .cache import atomic_write, key_of
+from .cache import key_of, write_json
 from .profiles import Config, settings_read
 from .settings import overrides_text, repo_root
 
@@ -73,4 +73,4 @@ def settings_box(cfg: Config):
 def export(path: str | Path, cfg: Config | None) -> None:
     """Write ``{"config": record, "read": settings read}`` for the runbook (atomically)."""
     payload = {"config": record(cfg) if cfg is not None else _data(), "read": sorted(settings_read())}
-    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1)))
+    write_json(Path(path), payload)

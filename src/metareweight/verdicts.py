@@ -21,7 +21,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .records import write_json
+from .cache import write_json
 
 OUTCOMES = ("yes", "no", "partly", "indistinguishable", "untested")
 KINDS = ("setup", "correctness", "claim", "beyond")
