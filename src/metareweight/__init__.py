@@ -9,9 +9,11 @@ exists):
    ``reference`` (the paper's numbers), ``names`` (display names)
 2. **data**: ``data`` (UTKFace, the stand-in, the two pixel conventions)
 3. **models and heads**: ``extractor`` (the CNN's one training loop, features, shipped
-   extractors), ``alignment``, ``ridge``, ``baselines``, ``meta`` (the learned re-weighting),
-   ``alternatives`` (simple and peer methods), ``influence``, ``toys``
-4. **runs**: ``experiment`` (one split, one configuration, cached; the process pool), ``sweep``
+   extractors), ``alignment``, ``ridge``, ``solver`` (the meta step's solves), ``baselines``,
+   ``meta`` (the learned re-weighting), ``alternatives`` (simple and peer methods),
+   ``influence``, ``toys``
+4. **runs**: ``pool`` (worker processes), ``experiment`` (one split, one configuration, cached),
+   ``sweep``
 5. **book**: the machinery of the chapters: ``runconfig``, ``runbook``, ``records``,
    ``verdicts``, ``table1``, ``authors``, ``report``, ``plots``, ``toyplots``, ``bench``,
    ``ship``, ``mathjax``
@@ -23,9 +25,9 @@ __version__ = "0.1.0"
 LAYERS = (
     ("base", ("settings", "progress", "cache", "profiles", "stats", "models", "splits", "reference", "names")),
     ("data", ("data",)),
-    ("models and heads", ("extractor", "alignment", "ridge", "baselines", "meta", "alternatives", "influence",
+    ("models and heads", ("extractor", "alignment", "ridge", "solver", "baselines", "meta", "alternatives", "influence",
                           "toys")),
-    ("runs", ("experiment", "sweep")),
+    ("runs", ("pool", "experiment", "sweep")),
     ("book", ("runconfig", "runbook", "records", "verdicts", "table1", "authors", "report", "plots", "toyplots",
               "bench", "ship", "mathjax")),
 )

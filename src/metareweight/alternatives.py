@@ -55,7 +55,7 @@ import numpy as np
 import torch
 
 from . import baselines
-from .ridge import torch_threads
+from .solver import torch_threads
 
 ALPHA = 5e-3
 """The paper's ridge parameter, used wherever lambda is not itself the hyperparameter."""

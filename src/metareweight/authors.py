@@ -237,7 +237,7 @@ def authors_run(code_faces, split, model_set: str, cfg, *, seed: int, progress: 
 
 def ensure_features(code_faces, path) -> str:
     """Compute (or find) the cached features of one model; returns its sha256 (for
-    :func:`experiment.parallel`, which should not carry the arrays back)."""
+    :func:`pool.parallel`, which should not carry the arrays back)."""
     features(code_faces, path)
     return verify(path)
 
@@ -248,7 +248,7 @@ def chapter_rows(code_faces, splits, cfg, *, progress: bool = True) -> dict:
     validation MSEs, the degenerate flags of :func:`table1.degenerate` and the file's sha256."""
     from functools import partial
 
-    from .experiment import parallel
+    from .pool import parallel
     from .table1 import degenerate
 
     folder = models_dir()

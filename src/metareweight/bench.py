@@ -26,8 +26,9 @@ from .extractor import to_tensor, train_extractor
 from .meta import train_weights
 from .models import Extractor, WeightNet
 from .records import replace_block
-from .ridge import FixedDesign, ridge_solve, ridge_solve_in_weights, torch_threads
+from .ridge import ridge_solve
 from .settings import CACHE_ENV, environment, repo_root
+from .solver import FixedDesign, ridge_solve_in_weights, torch_threads
 
 GOALS = {
     "alignment_speedup": ">= 3",

@@ -133,7 +133,7 @@ _HITS_ONLY = False
 def hits_only():
     """A context in which :func:`memo` only reads: an entry that is not in the cache raises
     :class:`CacheMiss` instead of being computed (as does an extractor that would be trained).
-    ``experiment.parallel`` uses it to read cached runs in the calling process and start worker
+    ``pool.parallel`` uses it to read cached runs in the calling process and start worker
     processes only for the others."""
     global _HITS_ONLY
     saved, _HITS_ONLY = _HITS_ONLY, True
