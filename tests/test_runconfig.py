@@ -15,8 +15,8 @@ from metareweight import progress, runconfig, settings
 from metareweight.cache import atomic_write
 from metareweight.data import make_standin
 from metareweight.experiment import extractor_jobs, get_extractor, run_spec
-from metareweight.extractor import ShippedError, load_shipped, read_manifest, ship
 from metareweight.profiles import PROFILES, resolve, resolve_declared, settings_read
+from metareweight.shipped import ShippedError, load_shipped, read_manifest, ship
 from metareweight.splits import make_splits
 
 ROOT = Path(__file__).resolve().parents[1]

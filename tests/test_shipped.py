@@ -9,9 +9,9 @@ import pytest
 from metareweight import baselines
 from metareweight.cache import file_digest
 from metareweight.experiment import AGE_SCALE, split_features
-from metareweight.extractor import read_manifest
 from metareweight.profiles import resolve
 from metareweight.settings import shipped_dir
+from metareweight.shipped import read_manifest
 from metareweight.splits import in_range, make_splits
 
 ROOT = Path(__file__).resolve().parents[1]

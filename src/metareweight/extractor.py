@@ -8,7 +8,6 @@ from the last finished epoch and ends with the same numbers as an uninterrupted 
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -17,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cache import atomic_write, cache_dir, digest, file_digest, key_of, refuse_to_compute, write_json
+from .cache import atomic_write, cache_dir, digest, key_of, refuse_to_compute
 from .models import Extractor, device_key, pick_device
 from .progress import Progress
-from .settings import fresh, shipped_dir
+from .settings import fresh
+from .shipped import ShippedError, load_shipped
 
 CHECKPOINT_VERSION = 1
 
@@ -77,64 +77,6 @@ def cached_epochs(key: str) -> int:
 
 def checkpoint_path(key: str) -> Path:
     return cache_dir() / "extractors" / f"{key}.pt"
-
-
-MANIFEST = "manifest.json"
-
-
-def read_manifest(folder: Path | None = None) -> dict:
-    """``{"extractors": {key: entry}}`` of the shipped folder (empty when there is none)."""
-    path = (folder or shipped_dir()) / MANIFEST
-    if not path.exists():
-        return {"extractors": {}}
-    return json.loads(path.read_text())
-
-
-class ShippedError(ValueError):
-    """A shipped extractor whose file does not match its manifest."""
-
-
-def load_shipped(key: str, folder: Path | None = None):
-    """(model state dict, history) of the shipped extractor ``key``, or None when none is shipped.
-
-    The file must match the sha256 of its manifest entry and load with ``weights_only``;
-    otherwise :class:`ShippedError` names the file.
-    """
-    folder = folder or shipped_dir()
-    entry = read_manifest(folder)["extractors"].get(key)
-    if entry is None:
-        return None
-    path = folder / entry["file"]
-    if not path.exists():
-        raise ShippedError(f"{path}: shipped extractor listed in {folder / MANIFEST} is missing")
-    found = file_digest(path)
-    if found != entry["sha256"]:
-        raise ShippedError(f"{path}: sha256 {found[:12]}… does not match the manifest's "
-                           f"{entry['sha256'][:12]}… (tampered or truncated)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ShippedError(f"{path}: cannot be loaded with weights_only ({err})") from err
-    return state, entry["history"]
-
-
-def ship(trained: TrainedExtractor, folder: Path, info: dict) -> dict:
-    """Write the final weights of ``trained`` to ``folder`` and its entry in the manifest.
-
-    ``info`` says what it was trained on (data checksum, split, pixels, seed, epochs).  Both
-    files are written atomically; the returned entry carries the file's sha256.
-    """
-    folder = Path(folder)
-    path = folder / f"{trained.key}.pt"
-    state = {k: v.detach().cpu().clone() for k, v in trained.model.state_dict().items()}
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
-    entry = {**info, "key": trained.key, "file": path.name, "sha256": file_digest(path),
-             "history": trained.history}
-    manifest = read_manifest(folder)
-    manifest["extractors"][trained.key] = entry
-    manifest["extractors"] = dict(sorted(manifest["extractors"].items()))
-    write_json(folder / MANIFEST, manifest)
-    return entry
 
 
 def _load_checkpoint(path: Path):
