@@ -17,7 +17,7 @@ exists):
    ``sweep``
 5. **book**: the machinery of the chapters: ``runconfig``, ``runbook``, ``records``,
    ``verdicts``, ``table1``, ``authors``, ``report``, ``plots``, ``toyplots``, ``bench``,
-   ``ship``, ``mathjax``
+   ``ship``, ``verify``, ``mathjax``
 """
 
 __version__ = "0.1.0"
@@ -31,5 +31,5 @@ LAYERS = (
                           "influence", "toys")),
     ("runs", ("pool", "experiment", "sweep")),
     ("book", ("runconfig", "runbook", "records", "verdicts", "table1", "authors", "report", "plots", "toyplots",
-              "bench", "ship", "mathjax")),
+              "bench", "ship", "verify", "mathjax")),
 )
