@@ -28,7 +28,7 @@ OVERRIDE_RUN := _build/override-run
 JOBS ?= 1
 export METAREWEIGHT_JOBS := $(JOBS)
 
-.PHONY: book html notebooks test lint unit unit-all notebooks-quick bookcheck nbval browser bench sweep clean help
+.PHONY: book html notebooks test lint unit unit-all notebooks-quick bookcheck nbval browser bench sweep verify clean help
 
 help:
 	@echo "make book [PROFILE=paper|quick]   run every notebook with papermill, build the HTML"
@@ -37,6 +37,7 @@ help:
 	@echo "make sweep [PROFILE=...] [JOBS=N]  the other-target-ranges chapter (every band, every split)"
 	@echo "make unit                         the fast unit tests (make unit-all: every unit test)"
 	@echo "make test                         lint, every unit test, quick notebooks, nbval, build, browser"
+	@echo "make verify [PROFILE=paper]       compare results/<profile>/ with the committed records"
 	@echo "make bench [BENCH_ARGS=--books]   benchmarks -> results/bench.json and the README table"
 	@echo "                                  (--paper-books also times the paper book, hours)"
 
@@ -94,6 +95,9 @@ test: lint unit-all notebooks-quick bookcheck nbval html browser
 
 sweep: $(STAMP)
 	$(BIN)/python -m metareweight.runbook --profile $(PROFILE) --only other-target-ranges
+
+verify: $(STAMP)
+	$(BIN)/python -m metareweight.verify --profile $(PROFILE)
 
 bench: $(STAMP)
 	$(BIN)/python -m metareweight.bench $(BENCH_ARGS)

@@ -9,9 +9,8 @@ SHARED_TARBALL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" 
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch, request):
-    """Every test writes its caches under its own temporary folder unless it asks for the real one."""
-    if "real_cache" not in request.keywords:
-        monkeypatch.setenv("METAREWEIGHT_CACHE", str(tmp_path / "cache"))
+    """Every test writes its caches under its own temporary folder."""
+    monkeypatch.setenv("METAREWEIGHT_CACHE", str(tmp_path / "cache"))
 
 
 def pytest_collection_modifyitems(items):

@@ -5,11 +5,11 @@ import torch
 from metareweight.alignment import (
     alignment_scores,
     finetune,
-    pearson,
     per_example_grads,
     valid_gradient,
 )
 from metareweight.models import Extractor
+from metareweight.stats import pearson
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_one_alignment_step_matches_a_hand_computation():
     opt.step()
     for (name, a), b in zip(model.named_parameters(), ref.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
-    assert result.history["mean_weight"][1] == pytest.approx(float(w.mean()), rel=1e-4)
+    assert result["mean_weight"][1] == pytest.approx(float(w.mean()), rel=1e-4)
     with pytest.raises(ValueError, match="needs a validation set"):
         finetune(model, images, targets, epochs=1)
 

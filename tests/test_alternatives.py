@@ -183,7 +183,7 @@ def test_label_shift_with_proportional_band_histograms_is_restricted():
     y[band_mt[:48]] = np.repeat(np.arange(LOW, HIGH + 1), 6) / 100.0
     y[band_mt[48:]] = 0.50
     va = va[:16]
-    res = A.label_shift(X, y, tr, mt, va, LOW, HIGH, widths=(0.0,))
+    res = A.label_shift(X, y, tr, mt, va, widths=(0.0,))
     band = A.in_band(y[tr], LOW, HIGH)
     assert np.allclose(res.weights[band], res.weights[band][0]) and np.all(res.weights[~band] == 0)
     assert np.max(np.abs(res.coef - baselines.restricted_baseline(X[tr], y[tr], band))) < 1e-8
@@ -192,7 +192,7 @@ def test_label_shift_with_proportional_band_histograms_is_restricted():
 def test_label_shift_choice_matches_the_weighted_oracle():
     X, y, tr, mt, va, _ = split_problem()
     widths = (0.0, 1.0, 4.0)
-    res = A.label_shift(X, y, tr, mt, va, LOW, HIGH, widths=widths)
+    res = A.label_shift(X, y, tr, mt, va, widths=widths)
 
     def oracle(rows, width):
         w = A.label_shift_weights(y[rows], y[va], 1, width)

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from metareweight import authors
+from metareweight import authors, settings
 from metareweight.extractor import extract_features, predict, to_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ def _authors_state(seed=0):
 
 
 def _real_folder():
-    value = os.environ.get(authors.AUTHORS_ENV)
+    value = os.environ.get(settings.AUTHORS_ENV)
     folder = Path(value) if value else ROOT.parent / "shared" / "authors" / "models"
     if not folder.is_dir():
         if os.environ.get("CI"):
@@ -89,9 +89,9 @@ def test_a_real_model_with_one_flipped_byte_is_refused_naming_the_file(tmp_path)
 
 
 def test_the_variable_must_name_a_folder(monkeypatch, tmp_path):
-    monkeypatch.delenv(authors.AUTHORS_ENV, raising=False)
+    monkeypatch.delenv(settings.AUTHORS_ENV, raising=False)
     assert authors.models_dir() is None
-    monkeypatch.setenv(authors.AUTHORS_ENV, str(tmp_path / "nowhere"))
+    monkeypatch.setenv(settings.AUTHORS_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(authors.AuthorsModelError, match="no such folder"):
         authors.models_dir()
 

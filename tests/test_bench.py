@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from metareweight.bench import bench_alignment, bench_meta_step, meets, readme_block
+from metareweight.bench import bench_alignment, bench_meta_step, meets, timings_block
 
 
 @pytest.mark.slow
@@ -30,7 +30,7 @@ def test_readme_rows_show_the_exact_path_when_measured():
               "meta_step_seconds": {"fast": 0.02, "exact": 0.05, "authors": 0.07},
               "meta_step_rel_error": 3e-10, "meta_step_rel_error_exact": 1e-14,
               "meta_step_authors_rel_error": 1e-3}
-    rows = readme_block(result).splitlines()
+    rows = timings_block(result).splitlines()
     assert "| `meta_step_speedup` | 3.5 | >= 3 | yes | fast 0.020 s, exact 0.050 s, authors 0.070 s; " \
            "exact path 1.5x the authors' |" in rows
     assert "| `meta_step_rel_error` | 3.0e-10 | <= 1e-6 | yes | exact path: 1.0e-14; " \
@@ -47,7 +47,7 @@ def test_goals_are_read_both_ways():
 def test_readme_benchmark_block_is_generated_from_the_committed_results():
     root = Path(__file__).resolve().parents[1]
     result = json.loads((root / "results" / "bench.json").read_text())
-    block = readme_block(result)
+    block = timings_block(result)
     assert block in (root / "README.md").read_text()
     for key, goal in result["goals"].items():  # every goal has a row saying whether it is met
         row = next(line for line in block.splitlines() if line.startswith(f"| `{key}` |"))
@@ -55,7 +55,7 @@ def test_readme_benchmark_block_is_generated_from_the_committed_results():
     # a result that misses its goal is shown as missed, and one that meets it as met
     missed = {**result, "meta_step_speedup": 0.5}
     met = {**result, "meta_step_speedup": 100.0}
-    pick = lambda r: next(x for x in readme_block(r).splitlines() if x.startswith("| `meta_step_speedup` |"))  # noqa: E731
+    pick = lambda r: next(x for x in timings_block(r).splitlines() if x.startswith("| `meta_step_speedup` |"))  # noqa: E731
     assert pick(missed).split(" | ")[3] == "**no**" and pick(met).split(" | ")[3] == "yes"
 
 

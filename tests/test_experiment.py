@@ -9,7 +9,7 @@ from metareweight.data import make_standin
 from metareweight.experiment import get_extractor, run_split
 from metareweight.extractor import train_extractor
 from metareweight.profiles import resolve
-from metareweight.ridge import torch_threads
+from metareweight.solver import torch_threads
 from metareweight.splits import make_splits
 
 
@@ -202,7 +202,7 @@ def test_parallel_keeps_the_order_and_records_the_settings_its_workers_read():
     import operator
 
     from metareweight import profiles
-    from metareweight.experiment import parallel
+    from metareweight.pool import parallel
 
     cfg = resolve("quick")
     profiles._READ.discard("meta_lr")

@@ -6,16 +6,8 @@ import torch
 from sklearn.linear_model import Ridge
 
 from metareweight.bench import cnn_like_features
-from metareweight.ridge import (
-    BLOCK_ROWS,
-    FixedDesign,
-    WeightedRidge,
-    _solve,
-    design_matrix,
-    gram32,
-    ridge_solve,
-    ridge_solve_in_weights,
-)
+from metareweight.ridge import WeightedRidge, design_matrix, ridge_solve
+from metareweight.solver import BLOCK_ROWS, FixedDesign, _solve, gram32, ridge_solve_in_weights
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 import pytest
 
-from metareweight import runbook
+from metareweight import runbook, settings
 
 
 @pytest.mark.parametrize("argv,match", [
@@ -11,13 +11,13 @@ from metareweight import runbook
     (["--profile", "quick", "--only", "no-such-chapter"], "not in _toc.yml"),
 ])
 def test_bad_arguments_fail_before_running(argv, match, capsys, monkeypatch, tmp_path):
-    monkeypatch.chdir(runbook.repo_root(runbook.Path(__file__).parent))
+    monkeypatch.chdir(settings.repo_root(runbook.Path(__file__).parent))
     assert runbook.main(argv) == 2
     assert match in capsys.readouterr().err
 
 
 def test_every_toc_notebook_declares_profile():
-    root = runbook.repo_root(runbook.Path(__file__).parent)
+    root = settings.repo_root(runbook.Path(__file__).parent)
     names = runbook.toc_notebooks(root)
     assert "dataset-setup" in names and "age-prediction-accuracy" in names
     for name in names:
@@ -25,7 +25,7 @@ def test_every_toc_notebook_declares_profile():
 
 
 def test_banner_is_written_only_for_the_standin(tmp_path, monkeypatch):
-    root = runbook.repo_root(runbook.Path(__file__).parent)
+    root = settings.repo_root(runbook.Path(__file__).parent)
     (tmp_path / "book").mkdir()
     (tmp_path / "book" / "standin_banner.md").write_text((root / "book" / "standin_banner.md").read_text())
     monkeypatch.delenv("UTKFACE", raising=False)
@@ -38,7 +38,7 @@ def test_banner_is_written_only_for_the_standin(tmp_path, monkeypatch):
 
 
 def test_every_data_chapter_includes_the_shared_banner():
-    root = runbook.repo_root(runbook.Path(__file__).parent)
+    root = settings.repo_root(runbook.Path(__file__).parent)
     for name in runbook.toc_notebooks(root):
         text = (root / "notebooks" / f"{name}.md").read_text()
         if "load_dataset(" in text:
@@ -46,10 +46,10 @@ def test_every_data_chapter_includes_the_shared_banner():
 
 
 def test_kernels_find_the_repository_from_any_run_dir(tmp_path, monkeypatch):
-    root = runbook.repo_root(runbook.Path(__file__).parent)
+    root = settings.repo_root(runbook.Path(__file__).parent)
     monkeypatch.chdir(tmp_path)  # a --run-dir outside the repository, where the kernels run
-    monkeypatch.delenv(runbook.ROOT_ENV, raising=False)
+    monkeypatch.delenv(settings.ROOT_ENV, raising=False)
     with pytest.raises(FileNotFoundError, match="no _toc.yml"):
-        runbook.repo_root()
-    monkeypatch.setenv(runbook.ROOT_ENV, str(root))
-    assert runbook.repo_root() == root
+        settings.repo_root()
+    monkeypatch.setenv(settings.ROOT_ENV, str(root))
+    assert settings.repo_root() == root

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from metareweight import runconfig
+from metareweight import progress, runconfig, settings
 from metareweight.cache import atomic_write
 from metareweight.data import make_standin
-from metareweight.experiment import _spec, extractor_jobs, get_extractor
-from metareweight.extractor import ShippedError, load_shipped, read_manifest, ship
+from metareweight.experiment import extractor_jobs, get_extractor, run_spec
 from metareweight.profiles import PROFILES, resolve, resolve_declared, settings_read
+from metareweight.shipped import ShippedError, load_shipped, read_manifest, ship
 from metareweight.splits import make_splits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,14 +46,14 @@ def test_variant_keeps_the_overrides_and_switches_meta_settings():
 
 
 def test_runs_with_overrides_write_elsewhere(monkeypatch, tmp_path):
-    monkeypatch.delenv(runconfig.OVERRIDES_ENV, raising=False)
+    monkeypatch.delenv(settings.OVERRIDES_ENV, raising=False)
     assert runconfig.results_dir(resolve("paper"), tmp_path) == tmp_path / "results" / "paper"
     # a value equal to the profile's is no override
     assert runconfig.results_dir(resolve("paper", epochs=100), tmp_path) == tmp_path / "results" / "paper"
     moved = runconfig.results_dir(resolve("paper", ridge_lambda=0.01), tmp_path)
     assert moved.parent == tmp_path / "results" and moved.name.startswith("paper-") and len(moved.name) == 14
     # the runbook's overrides of the whole run decide, so every chapter of one run shares a folder
-    monkeypatch.setenv(runconfig.OVERRIDES_ENV, json.dumps({"target_low": 30}))
+    monkeypatch.setenv(settings.OVERRIDES_ENV, json.dumps({"target_low": 30}))
     assert runconfig.results_dir(resolve("paper"), tmp_path) == runconfig.results_dir(
         resolve("paper", ridge_lambda=0.01), tmp_path) != tmp_path / "results" / "paper"
 
@@ -79,8 +79,8 @@ def test_result_key_describes_the_split_rows():
     a = make_splits(faces.ages, n_splits=1, block=200, val_offset=300)[0]
     b = make_splits(faces.ages, n_splits=1, block=200, val_offset=400)[0]  # same index, other rows
     assert a.index == b.index
-    assert _spec(cfg, faces, a) != _spec(cfg, faces, b)
-    assert _spec(cfg, faces, a) == _spec(cfg, faces, make_splits(faces.ages, n_splits=1, block=200,
+    assert run_spec(cfg, faces, a) != run_spec(cfg, faces, b)
+    assert run_spec(cfg, faces, a) == run_spec(cfg, faces, make_splits(faces.ages, n_splits=1, block=200,
                                                                  val_offset=300)[0])
 
 
@@ -150,21 +150,21 @@ def test_progress_goes_to_the_terminal_not_the_notebook(capfd, monkeypatch):
 
     notebook_stream = io.StringIO()  # what a kernel captures into the notebook
     monkeypatch.setattr(sys, "stderr", notebook_stream)
-    monkeypatch.setenv(runconfig.CHAPTER_ENV, "some-chapter")
-    bar = runconfig.Progress("meta step", 10, interval=0.0, unit="step ")
+    monkeypatch.setenv(settings.CHAPTER_ENV, "some-chapter")
+    bar = progress.Progress("meta step", 10, interval=0.0, unit="step ")
     bar.update(5, valid_mse=0.5)
     bar.update(10, valid_mse=0.25)
     err = capfd.readouterr().err  # the process's own stderr: the terminal that started the run
     assert "[some-chapter] meta step: step 5/10, valid_mse 0.5" in err
     assert "step 10/10, valid_mse 0.25 (done)" in err
     assert notebook_stream.getvalue() == ""
-    quiet = runconfig.Progress("x", 3, enabled=False)
+    quiet = progress.Progress("x", 3, enabled=False)
     quiet.update(3)
     assert capfd.readouterr().err == ""
 
 
 def test_export_writes_config_and_reads(tmp_path, monkeypatch):
-    monkeypatch.delenv(runconfig.OVERRIDES_ENV, raising=False)
+    monkeypatch.delenv(settings.OVERRIDES_ENV, raising=False)
     cfg = resolve_declared("quick", {"epochs": 2, "target_low": 30, "target_high": 40})
     cfg["split_seed"]
     runconfig.export(tmp_path / "c.json", cfg)
@@ -172,3 +172,11 @@ def test_export_writes_config_and_reads(tmp_path, monkeypatch):
     assert out["config"]["settings"] == {"epochs": 2, "target_low": 30, "target_high": 40}
     assert out["config"]["overrides"] == {"epochs": 2, "target_low": 30, "target_high": 40}
     assert "split_seed" in out["read"] and np.all([isinstance(k, str) for k in out["read"]])
+
+
+def test_environment_context_sets_and_restores(monkeypatch):
+    monkeypatch.setenv("METAREWEIGHT_TEST_A", "before")
+    monkeypatch.delenv("METAREWEIGHT_TEST_B", raising=False)
+    with settings.environment(METAREWEIGHT_TEST_A="during", METAREWEIGHT_TEST_B="new"):
+        assert os.environ["METAREWEIGHT_TEST_A"] == "during" and os.environ["METAREWEIGHT_TEST_B"] == "new"
+    assert os.environ["METAREWEIGHT_TEST_A"] == "before" and "METAREWEIGHT_TEST_B" not in os.environ

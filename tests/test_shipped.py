@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from metareweight import baselines
+from metareweight.cache import file_digest
 from metareweight.experiment import AGE_SCALE, split_features
-from metareweight.extractor import read_manifest, sha256_of, shipped_dir
 from metareweight.profiles import resolve
+from metareweight.settings import shipped_dir
+from metareweight.shipped import read_manifest
 from metareweight.splits import in_range, make_splits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +22,7 @@ def test_every_shipped_file_matches_its_manifest():
     assert manifest, "no extractor is shipped in results/paper/extractors"
     for key, entry in manifest.items():
         path = shipped_dir() / entry["file"]
-        assert path.name == f"{key}.pt" and sha256_of(path) == entry["sha256"], path
+        assert path.name == f"{key}.pt" and file_digest(path) == entry["sha256"], path
         assert {"data_sha256", "split", "pixels", "seed", "epochs", "history"} <= set(entry)
         assert len(entry["history"]["train_mse"]) == entry["epochs"]
 

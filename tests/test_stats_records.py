@@ -117,7 +117,7 @@ def test_readme_table_is_generated_from_the_committed_record(tmp_path):
     path = root / "results" / "paper" / "table1.json"
     if not path.exists():
         pytest.skip("no paper record committed yet")
-    block = records.readme_block(records.read_table1(path), "results/paper/table1.json")
+    block = records.table1_block(records.read_table1(path), "results/paper/table1.json")
     assert block in (root / "README.md").read_text()
 
 

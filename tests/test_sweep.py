@@ -60,7 +60,7 @@ def test_valid_subset_run_passes_the_subset_to_the_experiment_and_caches_per_siz
     def fake_run_split(faces, split, cfg, progress=True):
         return {}, {"mse": {"reweighted": -1.0}}
 
-    monkeypatch.setattr(experiment, "_compute_split", fake_compute)
+    monkeypatch.setattr(experiment, "compute_split", fake_compute)
     monkeypatch.setattr(experiment, "run_split", fake_run_split)
     faces = types.SimpleNamespace(checksum="x" * 64)
     cfg, s = resolve("quick"), make_split()

@@ -84,3 +84,31 @@ def test_headline_reads_records_round_tripped_through_json(tmp_path):
     s = record["paired"]["scaled"]["reweighted_vs_restricted"]
     assert report.change_words(s["mean_rel_improvement"], "Restricted") in text
     assert "Of the 1 verdicts on the paper's claims, 0 hold" in text
+
+
+def test_verdict_table_orders_chapters_escapes_text_and_colours_outcomes():
+    row = {"kind": "claim", "claim": "a < b & c", "section": "§4.3", "paper": "0.206", "ours": "0.187",
+           "criterion": "|d| <= 2 se", "holds": "no"}
+    chapters = {"zeta": {"title": "Z", "rows": [row]}, "seeds": {"title": "Seeds", "rows": [{**row, "holds": "yes"}]},
+                "method": {"title": "<Method>", "rows": [row]}}
+    html = report.verdict_table(chapters)
+    assert html.index('href="method.html"') < html.index('href="seeds.html"') < html.index('href="zeta.html"')
+    assert "a &lt; b &amp; c" in html and "&lt;Method&gt;" in html and "<Method>" not in html
+    assert html.count(report.OUTCOME_COLOURS["no"]) == 2 and html.count(report.OUTCOME_COLOURS["yes"]) == 1
+    assert html.count("<tr>") == 4  # the header and three rows
+
+
+def test_errata_quote_the_records():
+    import json
+    from pathlib import Path
+
+    record = json.loads((Path(__file__).parents[1] / "results" / "paper" / "table1.json").read_text())
+    chapters = {"appendix-theorem1": {"h1_counterexample": {"dot": -0.5, "effect": -0.25}}}
+    rows = dict((where, effect) for where, _, effect in report.errata(record, chapters))
+    assert rows["\"Orders of magnitude\" (§4.3)"].startswith("The paper's own numbers give 39x")
+    n_valid = len({r["valid_digest"] for r in record["splits"]})
+    ind = record["independent_validation"]["reweighted_vs_restricted"]
+    assert rows["The split protocol (§4.1)"].startswith(f"{n_valid} distinct validation sets over 8 splits")
+    assert f"better than Restricted on {ind['wins']} of {ind['usable']}" in rows["The split protocol (§4.1)"]
+    assert "g_d·g_v = -0.5 < 0" in rows["Hypothesis 1 and Theorem 1 (§6.2)"]
+    assert report.errata(record, {})[0][2] == "not recorded in this build"

@@ -15,8 +15,6 @@ parameters.  Three ways to compute the scores of a batch, from slowest to fastes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -24,9 +22,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from .extractor import pick_device, to_tensor
-from .models import Extractor
-from .runconfig import Progress
+from .extractor import to_tensor
+from .models import Extractor, pick_device
+from .progress import Progress
+from .stats import pearson
 
 
 def _params(model):
@@ -129,18 +128,6 @@ def alignment_scores(model, x, y, g_valid: dict, method: str = "fused") -> torch
     raise ValueError(f"unknown method {method!r}; choose 'fused', 'jvp', 'vmap' or 'loop'")
 
 
-def pearson(a, b) -> float:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
-
-
-@dataclass
-class FinetuneResult:
-    history: dict = field(default_factory=dict)
-
-
 def finetune(
     model,
     images: np.ndarray,
@@ -156,13 +143,13 @@ def finetune(
     method: str = "fused",
     force_cpu: bool = False,
     progress: str = "",
-) -> FinetuneResult:
+) -> dict:
     """Fine-tune ``model`` in place with Adam(``lr``), mini-batches in a fixed order.
 
     ``weighting="alignment"``: each example's squared error is weighted by
     ``clip(s_i / scale, 0, 1)`` with s_i its alignment with the current validation gradient
     (Appendix A with the authors' clipping); ``"uniform"``: plain MSE.  Minimises
-    ``mean_i w_i (f(x_i) - y_i)^2`` per batch.  ``history`` holds per epoch the Pearson
+    ``mean_i w_i (f(x_i) - y_i)^2`` per batch.  The returned history holds per epoch the Pearson
     correlation and MSE on the monitored rows (plotted only) and the mean weight.  Runs on CUDA
     when present unless ``force_cpu``, with channels-last convolutions; the model ends on the CPU.
     A non-empty ``progress`` label reports the epochs on the terminal.
@@ -216,4 +203,4 @@ def finetune(
         bar.update(epoch, **({"test_corr": history["monitor_corr"][-1]} if monitor is not None else {}))
     model.eval()
     model.cpu()
-    return FinetuneResult(history)
+    return history

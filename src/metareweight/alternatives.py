@@ -55,7 +55,7 @@ import numpy as np
 import torch
 
 from . import baselines
-from .ridge import torch_threads
+from .solver import torch_threads
 
 ALPHA = 5e-3
 """The paper's ridge parameter, used wherever lambda is not itself the hyperparameter."""
@@ -432,15 +432,14 @@ def label_shift_weights(y_fit, y_valid, bin_width=1, width=0.0) -> np.ndarray:
 
 
 @_one_thread()
-def label_shift(X, y, tr, mt, va, low, high, bin_width=1, widths=SMOOTHING, alpha=ALPHA) -> AltResult:
+def label_shift(X, y, tr, mt, va, bin_width=1, widths=SMOOTHING, alpha=ALPHA) -> AltResult:
     """Importance weighting under label shift: a smoothed density ratio.
 
     w_i = p_valid(y_i) / p_fit(y_i) on ``bin_width``-year bins (:func:`label_shift_weights`),
     the fit histogram being that of the rows fitted (``mt`` while choosing, ``tr`` at the end);
     zero outside the validation support, rescaled to mean 1; ridge with ``alpha``.  The smoothing
     is chosen on validation from ``widths`` (default Gaussian widths 0, 0.5, 1, 2, 4 bins and DIR's
-    three windows, 5 taps, sigma 2).  ``low`` and ``high`` are unused by the weights (the
-    validation rows define the band) and are kept for a uniform signature.
+    three windows, 5 taps, sigma 2).  The validation rows define the band.
     """
     _, yv = _rows(X, y, va)
 
@@ -879,7 +878,7 @@ def run_alternatives(X, y, tr, mt, va, te, low, high, seed=0, sgd=None) -> dict:
         "restricted_tuned": restricted_tuned(X, y, tr, mt, va, low, high),
         "valid_only": valid_only(X, y, va),
         "soft_band": soft_band(X, y, tr, mt, va, low, high),
-        "label_shift": label_shift(X, y, tr, mt, va, low, high),
+        "label_shift": label_shift(X, y, tr, mt, va),
         "lds_inverse": lds_inverse(X, y, tr, mt, va, low, high),
     }
     no_meta = {k: v for k, v in sgd.items() if k != "meta_lrs"}

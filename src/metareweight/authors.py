@@ -18,19 +18,17 @@ our split k about 90% of the test rows were training rows of their ``cv_k``:
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import baselines
-from .cache import memo
+from .cache import file_digest, memo
 from .models import Extractor
 from .ridge import design_matrix
+from .settings import AUTHORS_ENV, authors_models
 
-AUTHORS_ENV = "AUTHORS_MODELS"
 MODEL_SETS = ("cv", "cv_b")
 FEATURE_VERSION = 1
 
@@ -65,7 +63,7 @@ class AuthorsModelError(ValueError):
 def models_dir() -> Path | None:
     """The folder ``$AUTHORS_MODELS`` names, or None when the variable is unset or empty.  A
     variable that names no folder is an error, never a silent skip."""
-    value = os.environ.get(AUTHORS_ENV, "")
+    value = authors_models() or ""
     if not value:
         return None
     folder = Path(value)
@@ -88,7 +86,7 @@ def verify(path: Path) -> str:
         raise AuthorsModelError(f"{path}: not one of the authors' model files ({', '.join(sorted(SHA256))})")
     if not path.is_file():
         raise AuthorsModelError(f"{path}: the authors' model file is missing")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = file_digest(path)
     if digest != SHA256[path.name]:
         raise AuthorsModelError(f"{path}: sha256 {digest[:12]}… is not the authors' {SHA256[path.name][:12]}… "
                                 "(altered or truncated)")
@@ -220,7 +218,7 @@ def authors_run(code_faces, split, model_set: str, cfg, *, seed: int, progress: 
                 "restricted": baselines.restricted_baseline(X[tr], y[tr], mask, **ridge),
                 "reweighted": baselines.fit_ridge(X[tr], y[tr], meta.weight_fn(y[tr], yhat0[tr]), **ridge),
                 "restricted_tuned": restricted_tuned(X, y, tr, mt, va, low, high).coef,
-                "label_shift": label_shift(X, y, tr, mt, va, low, high).coef}
+                "label_shift": label_shift(X, y, tr, mt, va).coef}
         const = baselines.constant_prediction(y[tr], mask)
         pred = {m: X[te] @ c for m, c in coef.items()}
         test = {**{m: baselines.mse(p, y[te]) for m, p in pred.items()},
@@ -239,7 +237,7 @@ def authors_run(code_faces, split, model_set: str, cfg, *, seed: int, progress: 
 
 def ensure_features(code_faces, path) -> str:
     """Compute (or find) the cached features of one model; returns its sha256 (for
-    :func:`experiment.parallel`, which should not carry the arrays back)."""
+    :func:`pool.parallel`, which should not carry the arrays back)."""
     features(code_faces, path)
     return verify(path)
 
@@ -250,7 +248,7 @@ def chapter_rows(code_faces, splits, cfg, *, progress: bool = True) -> dict:
     validation MSEs, the degenerate flags of :func:`table1.degenerate` and the file's sha256."""
     from functools import partial
 
-    from .experiment import parallel
+    from .pool import parallel
     from .table1 import degenerate
 
     folder = models_dir()

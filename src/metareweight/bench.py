@@ -21,13 +21,14 @@ import numpy as np
 import torch
 
 from .alignment import alignment_scores, valid_gradient
-from .cache import atomic_write
+from .cache import write_json
 from .extractor import to_tensor, train_extractor
 from .meta import train_weights
 from .models import Extractor, WeightNet
 from .records import replace_block
-from .ridge import FixedDesign, ridge_solve, ridge_solve_in_weights, torch_threads
-from .runbook import repo_root
+from .ridge import ridge_solve
+from .settings import CACHE_ENV, environment, repo_root
+from .solver import FixedDesign, ridge_solve_in_weights, torch_threads
 
 GOALS = {
     "alignment_speedup": ">= 3",
@@ -57,7 +58,7 @@ RAW = {  # the raw measurements behind each key, as "name: seconds" pairs
 }
 
 
-def readme_block(result: dict) -> str:
+def timings_block(result: dict) -> str:
     """The README's benchmark table, generated from ``results/bench.json``."""
     machine = result["machine"]
     lines = [BENCH_START, "",
@@ -125,7 +126,7 @@ def _authors_meta_step(X32, y32, w32, Xv32, yv32, alpha):
     return g
 
 
-def _authors_meta_loop(X, y, yhat0, Xv, yv, *, steps, lr, clip, alpha, force_cpu=True):
+def _authors_meta_loop(X, y, yhat0, Xv, yv, *, steps, lr, clip, alpha):
     """train_weights' loop (weight network, Adam, clipping) in float32 with the authors' solve."""
     t = [torch.as_tensor(a, dtype=torch.float32) for a in (X, y, yhat0, Xv, yv)]
     X32, y32, y032, Xv32, yv32 = t
@@ -192,10 +193,10 @@ def bench_meta_step(repeats: int = 5, n: int = 7780, p: int = 401, n_valid: int 
     # ``loop_steps`` steps through train_weights, against the same loop with the authors' solve.
     yhat0 = y + 0.05 * torch.randn(n, generator=gen, dtype=torch.float64)
     args = (X.numpy(), y.numpy(), yhat0.numpy(), Xv.numpy(), yv.numpy())
-    kw = {"steps": loop_steps, "lr": 5e-3, "clip": 1e-4, "alpha": alpha, "force_cpu": True}
+    kw = {"steps": loop_steps, "lr": 5e-3, "clip": 1e-4, "alpha": alpha}
     loops = best_of({
-        "fast": lambda: train_weights(*args, precision="fast", **kw),
-        "exact": lambda: train_weights(*args, precision="exact", **kw),
+        "fast": lambda: train_weights(*args, precision="fast", force_cpu=True, **kw),
+        "exact": lambda: train_weights(*args, precision="exact", force_cpu=True, **kw),
         "authors": lambda: _authors_meta_loop(*args, **kw),
     }, max(1, repeats // 2))
     secs = {k: v / (loop_steps + 1) for k, v in loops.items()}
@@ -257,21 +258,17 @@ def bench_jobs(n: int = 6000, n_splits: int = 4, steps: int = 300) -> dict:
     secs = {}
     for name, n_jobs in (("serial", 1), ("jobs2", 2)):
         with tempfile.TemporaryDirectory(prefix="mrw-jobs-") as cache:
-            old = os.environ.get("METAREWEIGHT_CACHE")
-            os.environ["METAREWEIGHT_CACHE"] = cache
-            try:
+            with environment(**{CACHE_ENV: cache}):
                 start = time.perf_counter()
                 run_all(faces, splits, cfg, progress=False, n_jobs=n_jobs)
                 secs[name] = time.perf_counter() - start
-            finally:
-                os.environ.pop("METAREWEIGHT_CACHE") if old is None else os.environ.update(METAREWEIGHT_CACHE=old)
     return {"jobs2_speedup": secs["serial"] / secs["jobs2"], "jobs_seconds": secs,
             "jobs_threads": {"serial": torch.get_num_threads(), "jobs2": max(1, torch.get_num_threads() // 2)}}
 
 
 def time_book(profile: str, cache: str, root: Path) -> float:
     """Wall seconds of ``make book PROFILE=...`` with the given cache folder."""
-    env = dict(os.environ, METAREWEIGHT_CACHE=cache)
+    env = {**os.environ, CACHE_ENV: cache}
     start = time.perf_counter()
     subprocess.run(["make", "book", f"PROFILE={profile}"], cwd=root, env=env, check=True)  # live progress shown
     return time.perf_counter() - start
@@ -335,13 +332,10 @@ def main(argv=None) -> int:
     if cold and warm:
         result.update({"paper_warm_seconds": warm, "warm_over_cold": warm / cold})
 
-    def write(tmp):
-        Path(tmp).write_text(json.dumps(result, indent=2) + "\n")
-
-    atomic_write(out, write)
+    write_json(out, result, indent=2)
     readme = root / "README.md"
     if BENCH_START in readme.read_text():
-        replace_block(readme, readme_block(result))
+        replace_block(readme, timings_block(result))
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=2))
     return 0
 

@@ -17,16 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .settings import cache_root, fresh
+
 
 def cache_dir() -> Path:
     """Cache folder: ``$METAREWEIGHT_CACHE``, else ``$XDG_CACHE_HOME/metareweight``, else
     ``~/.cache/metareweight``.  Never inside the repository or the shared data folder."""
-    root = os.environ.get("METAREWEIGHT_CACHE")
-    if root:
-        path = Path(root)
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        path = Path(base) / "metareweight"
+    path = cache_root()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -57,9 +54,49 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
+def digest(*chunks) -> str:
+    """The one hasher of the package: sha256 (hex) of ``chunks`` in order, each bytes or a
+    C-contiguous array (hashed as its raw bytes, without a copy)."""
+    h = hashlib.sha256()
+    for chunk in chunks:
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def file_digest(path) -> str:
+    """sha256 (hex) of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def key_of(spec: dict) -> str:
     """A short stable hash of a JSON-serialisable description of the inputs."""
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:24]
+    return digest(json.dumps(spec, sort_keys=True).encode())[:24]
+
+
+def finite_or_null(value):
+    """``value`` with numpy scalars as Python numbers and every NaN or infinity as None, so the
+    record is valid JSON (``json.dumps`` would write the non-standard ``NaN``)."""
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [finite_or_null(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: Path, record: dict, indent: int = 1) -> Path:
+    """Write a record as indented JSON (numpy scalars as numbers, NaN and infinities as null),
+    atomically; return the path."""
+    text = json.dumps(finite_or_null(record), indent=indent, default=float, allow_nan=False) + "\n"
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
+    return Path(path)
 
 
 def save_entry(path: Path, arrays: dict, info: dict) -> None:
@@ -96,7 +133,7 @@ _HITS_ONLY = False
 def hits_only():
     """A context in which :func:`memo` only reads: an entry that is not in the cache raises
     :class:`CacheMiss` instead of being computed (as does an extractor that would be trained).
-    ``experiment.parallel`` uses it to read cached runs in the calling process and start worker
+    ``pool.parallel`` uses it to read cached runs in the calling process and start worker
     processes only for the others."""
     global _HITS_ONLY
     saved, _HITS_ONLY = _HITS_ONLY, True
@@ -115,7 +152,7 @@ def refuse_to_compute(what: str) -> None:
 def memo(namespace: str, spec: dict, compute, *, use_cache: bool = True):
     """``compute()`` -> (arrays, info), cached under ``namespace`` by the inputs in ``spec``."""
     path = cache_dir() / namespace / f"{key_of(spec)}.npz"
-    if use_cache and os.environ.get("METAREWEIGHT_FRESH", "") in ("", "0"):  # FRESH=1 recomputes
+    if use_cache and not fresh():  # FRESH=1 recomputes
         hit = load_entry(path)
         if hit is not None:
             return hit

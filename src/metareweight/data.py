@@ -12,7 +12,6 @@ leaves a half-written cache behind.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import re
 import tarfile
@@ -24,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import atomic_write, cache_dir
+from .cache import atomic_write, cache_dir, digest, file_digest
+from .settings import DATA_ENV, data_path
 
 #: Environment variable naming the tarball or folder.
-DATA_ENV = "UTKFACE"
 #: sha256 of the ``crop_part1.tar.gz`` this book was built from (see ``shared/data/README.md``).
 KNOWN_TARBALL_SHA256 = "40a38bcf26ecb732c1e8ce8c73be794b92d1c509953c09ec37e7c6f39aeeb3e5"
 IMAGE_SIZE = 200
@@ -101,14 +100,6 @@ def pool_image(pixels: np.ndarray, factor: int = POOL) -> np.ndarray:
     return (blocks.mean(axis=(1, 3)) / 255.0).astype(np.float32)
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _image_files(folder: Path) -> list[Path]:
     entries = sorted(folder.iterdir(), key=lambda p: p.name)
     files = []
@@ -125,11 +116,7 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def _folder_checksum(files: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0")
-        digest.update(_sha256_file(path).encode())
-    return digest.hexdigest()
+    return digest(*(c for path in files for c in (path.name.encode() + b"\0", file_digest(path).encode())))
 
 
 def _decode(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
@@ -227,7 +214,7 @@ def load_utkface(path: str | os.PathLike) -> Faces:
         checksum = _folder_checksum(files)
         kind = "folder"
     else:
-        checksum = _sha256_file(source)
+        checksum = file_digest(source)
         kind = "tarball"
         if checksum != KNOWN_TARBALL_SHA256:
             warnings.warn(
@@ -283,7 +270,7 @@ def make_standin(n: int = 9780, seed: int = 0) -> Faces:
     images += rng.normal(0, 0.05, images.shape).astype(np.float32)
     images = np.clip(images, 0.0, 1.0).astype(np.float32)
     names = tuple(f"standin_{i:05d}_{ages[i]}.png" for i in range(n))
-    checksum = hashlib.sha256(f"stand-in:n={n}:seed={seed}:v1".encode()).hexdigest()
+    checksum = digest(f"stand-in:n={n}:seed={seed}:v1".encode())
     return Faces(images, ages, names, "stand-in", checksum, "generated")
 
 
@@ -297,12 +284,19 @@ def code_pixels(faces: Faces) -> Faces:
     return dataclasses.replace(faces, images=images, checksum=f"{faces.checksum}+code-pixels")
 
 
+_LOADED: dict = {}
+
+
+def loaded() -> dict:
+    """``{"sha256": ..., "source": ...}`` of the data :func:`load_dataset` last returned in this
+    process (empty before), for the records of the run."""
+    return dict(_LOADED)
+
+
 def load_dataset(path: str | os.PathLike | None = None) -> Faces:
     """UTKFace from ``path`` or ``$UTKFACE``; the generated stand-in when neither is set."""
-    from .runconfig import note_data
-
     if path is None:
-        path = os.environ.get(DATA_ENV) or None
+        path = data_path()
     faces = make_standin() if path is None else load_utkface(path)
-    note_data(faces.checksum, faces.source)
+    _LOADED.update(sha256=faces.checksum, source=faces.source)
     return faces

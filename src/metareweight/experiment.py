@@ -8,25 +8,23 @@ units: the paper's (400 x MSE on age/100, that is years^2 / 25) and years^2.
 from __future__ import annotations
 
 import copy
-import hashlib
-import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-import torch
 
 from . import baselines
 from .alignment import finetune
-from .cache import CacheMiss, hits_only, memo
+from .cache import digest, memo
 from .data import Faces
-from .extractor import device_key, extract_features, predict, to_tensor, train_extractor
+from .extractor import extract_features, predict, to_tensor, train_extractor
 from .meta import train_weights
-from .profiles import note_read, settings_read
+from .models import device_key
+from .pool import parallel
+from .progress import Progress, log
 from .ridge import design_matrix
-from .runconfig import Progress, log
 from .splits import Split, in_range
 
 AGE_SCALE = 100.0
@@ -128,14 +126,12 @@ def split_features(faces: Faces, split: Split, cfg, progress: bool = True) -> Sp
 
 def rows_digest(split: Split) -> str:
     """sha256 of the split's actual rows: test, validation, meta-training and training indices."""
-    digest = hashlib.sha256()
-    for rows in (split.test, split.valid, split.meta_train, split.train_all):
-        digest.update(np.asarray(rows, dtype=np.int64).tobytes())
-        digest.update(b"|")
-    return digest.hexdigest()
+    rows = (split.test, split.valid, split.meta_train, split.train_all)
+    parts = (np.ascontiguousarray(r, dtype=np.int64) for r in rows)
+    return digest(*(c for part in parts for c in (part, b"|")))
 
 
-def _spec(cfg, faces, split) -> dict:
+def run_spec(cfg, faces, split) -> dict:
     return {"v": RESULT_VERSION, "data": faces.checksum, "split": split.index, "rows": rows_digest(split),
             "range": [cfg["target_low"], cfg["target_high"]], "seed": cfg["split_seed"],
             **{k: cfg[k] for k in EXTRACTOR_KEYS + META_KEYS}, **device_key(cfg["force_cpu"])}
@@ -161,11 +157,11 @@ def run_split(faces: Faces, split: Split, cfg, *, progress: bool = True, use_cac
         meta-training rows, ``meta_y``, ``meta_yhat0`` and the learned ``meta_w``, and for all
         non-test rows ``train_w`` (the final weights), plus ``test_pred_*`` per method.
     """
-    return memo("splits", _spec(cfg, faces, split),
-                lambda: _compute_split(faces, split, cfg, progress), use_cache=use_cache)
+    return memo("splits", run_spec(cfg, faces, split),
+                lambda: compute_split(faces, split, cfg, progress), use_cache=use_cache)
 
 
-def _compute_split(faces: Faces, split: Split, cfg, progress: bool):
+def compute_split(faces: Faces, split: Split, cfg, progress: bool):
     started = time.perf_counter()
     sf = split_features(faces, split, cfg, progress)
     X, y, yhat0 = sf.X, sf.y, sf.yhat0
@@ -224,74 +220,6 @@ def _compute_split(faces: Faces, split: Split, cfg, progress: bool):
     return arrays, info
 
 
-JOBS_ENV = "METAREWEIGHT_JOBS"
-
-
-def jobs() -> int:
-    """Worker processes for independent runs: ``$METAREWEIGHT_JOBS`` (``make book JOBS=N``), else 1."""
-    text = os.environ.get(JOBS_ENV, "1") or "1"
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"{JOBS_ENV}={text!r}: the number of jobs must be a positive integer")
-    return int(text)
-
-
-def _job(call, threads):
-    torch.set_num_threads(threads)
-    fn, *args = call
-    return fn(*args), settings_read()
-
-
-def parallel(calls, n_jobs: int | None = None, *, cached: bool = False) -> list:
-    """``fn(*args)`` for every ``(fn, *args)`` of ``calls``, in order; a list of the results.
-
-    With ``n_jobs`` (default :func:`jobs`) above 1 the calls run in that many worker processes
-    (joblib's loky; large arrays are shared by memory map), each on ``threads // n_jobs`` torch
-    and BLAS threads (at least 1) so that the workers share the cores instead of fighting over
-    them.  The numbers are those of a serial run on that many threads
-    (``OMP_NUM_THREADS=1 make book`` on two cores for ``JOBS=2``); PyTorch's and BLAS's results
-    depend on the thread count in the last bits.  Every ``fn`` must be a module-level function
-    (or a ``functools.partial`` of one); cached runs share the on-disk cache (every entry is
-    written atomically).  The settings the workers read are added to this process's record.
-
-    ``cached=True`` declares every call a cached run (its work inside :func:`cache.memo` or an
-    extractor's training): the calls whose results are already cached are then read in this
-    process (:func:`cache.hits_only`), and workers are started only for the others, if any (even
-    for one: it then runs on a worker's threads, as it would among others).  A warm rebuild with
-    ``JOBS=2`` starts no worker at all.
-    """
-    calls = [tuple(c) for c in calls]
-    n_jobs = jobs() if n_jobs is None else n_jobs
-    if n_jobs <= 1 or len(calls) <= 1:
-        return [fn(*args) for fn, *args in calls]
-    results, todo = [None] * len(calls), list(range(len(calls)))
-    if cached:
-        todo = []
-        for i, (fn, *args) in enumerate(calls):
-            try:
-                with hits_only():
-                    results[i] = fn(*args)
-            except CacheMiss:
-                todo.append(i)
-    if not todo:
-        return results
-    from joblib import Parallel, delayed
-    from joblib.externals.loky import get_reusable_executor
-
-    threads = max(1, torch.get_num_threads() // n_jobs)
-    # joblib shares large arrays through a folder in /dev/shm that its resource tracker (a process
-    # started with this environment) removes when the kernel exits, reporting it as "leaked" on
-    # the terminal: the removal is by design, so that message alone is silenced
-    os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
-    out = Parallel(n_jobs=n_jobs, backend="loky")(delayed(_job)(calls[i], threads) for i in todo)
-    # stop the workers now (the next call starts new ones): left running into the kernel's exit
-    # they end in "leaked semlock" warnings
-    get_reusable_executor().shutdown(wait=True)
-    for i, (result, read) in zip(todo, out, strict=True):
-        note_read(read)
-        results[i] = result
-    return results
-
-
 def run_all(faces: Faces, splits, cfg, *, progress: bool = True, n_jobs: int | None = None):
     """:func:`run_split` for every split; a list of (arrays, info), in the order of ``splits``
     (in :func:`parallel` worker processes when ``n_jobs`` or ``JOBS`` is above 1)."""
@@ -324,7 +252,7 @@ def free_weights_run(faces: Faces, split: Split, cfg, *, progress: bool = True) 
                  "valid_mse": baselines.mse(X[va] @ beta, y[va]),
                  "steps": int(result.history["stopped_at"]), "stopped_by": result.history["stopped_by"]})
 
-    spec = {**_spec(cfg, faces, split), "v_free": 3,
+    spec = {**run_spec(cfg, faces, split), "v_free": 3,
             **{k: cfg[k] for k in ("free_weight_steps", "free_weight_lr", "free_weight_patience", "free_weight_tol")}}
     return memo("free-weights", spec, compute)[1]
 
@@ -385,7 +313,7 @@ def alternatives_run(faces: Faces, split: Split, cfg, *, progress: bool = True):
                             "chosen_by": "objective", "objective": float(control["valid_mse"])}}
         return arrays, info
 
-    spec = {**_spec(cfg, faces, split), "alternatives": ALT_VERSION}
+    spec = {**run_spec(cfg, faces, split), "alternatives": ALT_VERSION}
     return memo("alternatives", spec, compute)
 
 
@@ -408,7 +336,7 @@ def alignment_runs(faces: Faces, split: Split, cfg, *, progress: bool = True) ->
                           force_cpu=cfg["force_cpu"], progress=f"split {split.index}, {name}" if progress else ""),
                   copy.deepcopy(pretrained), faces.images[rows], faces.ages[rows] / AGE_SCALE)
                  for name, rows, weighting in plan]
-        return {}, {name: run.history for (name, _, _), run in zip(plan, parallel(calls), strict=True)}
+        return {}, {name: history for (name, _, _), history in zip(plan, parallel(calls), strict=True)}
 
-    spec = {**_spec(cfg, faces, split), **{k: cfg[k] for k in ALIGN_KEYS}, "method": ALIGN_METHOD}
+    spec = {**run_spec(cfg, faces, split), **{k: cfg[k] for k in ALIGN_KEYS}, "method": ALIGN_METHOD}
     return memo("alignment", spec, compute)[1]

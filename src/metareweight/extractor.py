@@ -8,9 +8,6 @@ from the last finished epoch and ends with the same numbers as an uninterrupted 
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -19,23 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cache import atomic_write, cache_dir, key_of, refuse_to_compute
-from .models import Extractor
-from .runconfig import Progress
+from .cache import atomic_write, cache_dir, digest, key_of, refuse_to_compute
+from .models import Extractor, device_key, pick_device
+from .progress import Progress
+from .settings import fresh
+from .shipped import ShippedError, load_shipped
 
 CHECKPOINT_VERSION = 1
-
-
-def pick_device(force_cpu: bool = False) -> torch.device:
-    """CUDA when present (unless ``force_cpu``), else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() and not force_cpu else "cpu")
-
-
-def device_key(force_cpu: bool = False) -> dict:
-    """What a cache key adds for the device: nothing on the CPU (keys stay as they were), the
-    device type on a GPU, whose results differ from the CPU's in the last bits."""
-    device = pick_device(force_cpu)
-    return {} if device.type == "cpu" else {"device": device.type}
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -67,10 +54,9 @@ def checkpoint_key(settings: dict, data_checksum: str, split: int) -> str:
 def _settings(images, targets, epochs, batch_size, lr, seed, force_cpu) -> dict:
     # The key covers the exact training rows in their order, so a different split protocol,
     # seed or dataset can never pick up another run's checkpoint.
-    rows = hashlib.sha256(np.ascontiguousarray(images).tobytes())
-    rows.update(np.asarray(targets, dtype=np.float64).tobytes())
+    rows = digest(np.ascontiguousarray(images), np.ascontiguousarray(targets, dtype=np.float64))
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-                "n": int(len(targets)), "rows": rows.hexdigest()}
+                "n": int(len(targets)), "rows": rows}
     settings.update(device_key(force_cpu))
     return settings
 
@@ -91,84 +77,6 @@ def cached_epochs(key: str) -> int:
 
 def checkpoint_path(key: str) -> Path:
     return cache_dir() / "extractors" / f"{key}.pt"
-
-
-#: Environment: another folder of shipped extractors (tests), and FRESH runs that ignore both
-#: the shipped extractors and the cached checkpoints.
-SHIPPED_ENV = "METAREWEIGHT_SHIPPED"
-FRESH_ENV = "METAREWEIGHT_FRESH"
-MANIFEST = "manifest.json"
-
-
-def fresh() -> bool:
-    """True when this run retrains everything from scratch (``make book FRESH=1``)."""
-    return os.environ.get(FRESH_ENV, "") not in ("", "0")
-
-
-def shipped_dir() -> Path:
-    """Folder of the extractors shipped with the repository (``results/paper/extractors``)."""
-    folder = os.environ.get(SHIPPED_ENV)
-    return Path(folder) if folder else Path(__file__).resolve().parents[2] / "results" / "paper" / "extractors"
-
-
-def read_manifest(folder: Path | None = None) -> dict:
-    """``{"extractors": {key: entry}}`` of the shipped folder (empty when there is none)."""
-    path = (folder or shipped_dir()) / MANIFEST
-    if not path.exists():
-        return {"extractors": {}}
-    return json.loads(path.read_text())
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-class ShippedError(ValueError):
-    """A shipped extractor whose file does not match its manifest."""
-
-
-def load_shipped(key: str, folder: Path | None = None):
-    """(model state dict, history) of the shipped extractor ``key``, or None when none is shipped.
-
-    The file must match the sha256 of its manifest entry and load with ``weights_only``;
-    otherwise :class:`ShippedError` names the file.
-    """
-    folder = folder or shipped_dir()
-    entry = read_manifest(folder)["extractors"].get(key)
-    if entry is None:
-        return None
-    path = folder / entry["file"]
-    if not path.exists():
-        raise ShippedError(f"{path}: shipped extractor listed in {folder / MANIFEST} is missing")
-    digest = sha256_of(path)
-    if digest != entry["sha256"]:
-        raise ShippedError(f"{path}: sha256 {digest[:12]}… does not match the manifest's "
-                           f"{entry['sha256'][:12]}… (tampered or truncated)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ShippedError(f"{path}: cannot be loaded with weights_only ({err})") from err
-    return state, entry["history"]
-
-
-def ship(trained: TrainedExtractor, folder: Path, info: dict) -> dict:
-    """Write the final weights of ``trained`` to ``folder`` and its entry in the manifest.
-
-    ``info`` says what it was trained on (data checksum, split, pixels, seed, epochs).  Both
-    files are written atomically; the returned entry carries the file's sha256.
-    """
-    folder = Path(folder)
-    path = folder / f"{trained.key}.pt"
-    state = {k: v.detach().cpu().clone() for k, v in trained.model.state_dict().items()}
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
-    entry = {**info, "key": trained.key, "file": path.name, "sha256": sha256_of(path),
-             "history": trained.history}
-    manifest = read_manifest(folder)
-    manifest["extractors"][trained.key] = entry
-    manifest["extractors"] = dict(sorted(manifest["extractors"].items()))
-    text = json.dumps(manifest, indent=1) + "\n"
-    atomic_write(folder / MANIFEST, lambda tmp: Path(tmp).write_text(text))
-    return entry
 
 
 def _load_checkpoint(path: Path):
@@ -205,7 +113,7 @@ def train_extractor(
     ``torch.manual_seed(seed)``.  With ``use_cache`` the result is cached per (settings,
     ``data_checksum``, ``split``) and reused; a partly trained checkpoint is resumed.
 
-    ``progress`` reports epochs and losses on the terminal (:class:`runconfig.Progress`), under
+    ``progress`` reports epochs and losses on the terminal (:class:`progress.Progress`), under
     ``label``.  ``stop_after`` stops after that many epochs in total (for tests of interruption), leaving the
     checkpoint of the last finished epoch behind.
     """

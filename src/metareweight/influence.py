@@ -358,9 +358,3 @@ def disagreements(n, p, trials, seed, *, alpha=0.0, inputs="raw", n_candidates=5
         total = Disagreements(total.candidates + one.candidates, total.h1 + one.h1,
                               total.reverse + one.reverse)
     return total
-
-
-def disagreement_rate(n, p, trials, seed, *, alpha=0.0, inputs="raw", n_candidates=50):
-    """Share of candidates whose dot product's sign contradicts the exact effect, both
-    directions together (:func:`disagreements` for the two apart); a float in [0, 1]."""
-    return disagreements(n, p, trials, seed, alpha=alpha, inputs=inputs, n_candidates=n_candidates).share

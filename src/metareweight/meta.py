@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .alignment import pearson
-from .extractor import pick_device
-from .models import OUTPUT_MAPS, WEIGHT_INPUTS, WeightNet
-from .ridge import FixedDesign, check_precision, ridge_solve_in_weights, torch_threads
+from .models import OUTPUT_MAPS, WEIGHT_INPUTS, WeightNet, pick_device
+from .solver import FixedDesign, check_precision, ridge_solve_in_weights, torch_threads
+from .stats import pearson
 
 #: How often (in steps) ``train_weights`` reports to its ``progress`` callable.
 PROGRESS_EVERY = 100
@@ -107,7 +106,7 @@ def train_weights(
     force_cpu : bool
         Runs on CUDA (float64) when present unless set; the results come back on the CPU.
     precision : {"fast", "exact"}
-        How each step solves the ridge system (:func:`~metareweight.ridge.ridge_solve_in_weights`):
+        How each step solves the ridge system (:func:`~metareweight.solver.ridge_solve_in_weights`):
         ``"fast"`` (float64 conjugate gradients preconditioned by a float32 Gram matrix formed
         now and then; beta and the hypergradient within about 1e-9 of ``"exact"`` at each step)
         or ``"exact"`` (a float64 Gram matrix at every step, the reference).

@@ -1,4 +1,5 @@
-"""The CNN feature extractor (Section 4.2) and the weight network h_theta (Section 3.1)."""
+"""The CNN feature extractor (Section 4.2), the weight network h_theta (Section 3.1), and the
+device they run on."""
 
 from __future__ import annotations
 
@@ -6,6 +7,18 @@ import torch
 from torch import nn
 
 N_FEATURES = 400  # 16 channels x 5 x 5 after the second pooling
+
+
+def pick_device(force_cpu: bool = False) -> torch.device:
+    """CUDA when present (unless ``force_cpu``), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() and not force_cpu else "cpu")
+
+
+def device_key(force_cpu: bool = False) -> dict:
+    """What a cache key adds for the device: nothing on the CPU (keys stay as they were), the
+    device type on a GPU, whose results differ from the CPU's in the last bits."""
+    device = pick_device(force_cpu)
+    return {} if device.type == "cpu" else {"device": device.type}
 
 
 class Extractor(nn.Module):

@@ -8,11 +8,9 @@ type with a message that names the parameter.
 
 from __future__ import annotations
 
-import os
 from types import MappingProxyType
 
-#: Environment variable that picks the profile when the notebook's ``profile`` is ``None``.
-PROFILE_ENV = "METAREWEIGHT_PROFILE"
+from .settings import PROFILE_ENV, profile_env
 
 #: Settings of the meta step, selectable by name (``meta_settings``).
 #: ``paper``: Section 4.2 of the paper (Adam 1e-4, 1,000 steps, no clipping).
@@ -233,7 +231,7 @@ def note_read(names) -> None:
     _READ.update(names)
 
 
-def _check_type(name, value, reference):
+def check_type(name, value, reference):
     if isinstance(reference, bool):
         ok = isinstance(value, bool)
     elif isinstance(reference, int):
@@ -254,7 +252,7 @@ def _check_type(name, value, reference):
 
 def profile_name(profile: str | None = None) -> str:
     """The profile to use: ``profile`` if given, else ``$METAREWEIGHT_PROFILE``, else ``paper``."""
-    name = profile if profile is not None else os.environ.get(PROFILE_ENV) or "paper"
+    name = profile if profile is not None else profile_env() or "paper"
     if not isinstance(name, str) or name not in PROFILES:
         raise ParameterError(
             f"unknown profile {name!r} (from parameter 'profile' or ${PROFILE_ENV}); "
@@ -289,7 +287,7 @@ def resolve(profile: str | None = None, **params) -> Config:
                 f"unknown parameter {key!r}; known parameters are {sorted(values)}"
             )
         if value is not None:
-            values[key] = _check_type(key, value, base[key])
+            values[key] = check_type(key, value, base[key])
             if values[key] != base[key]:
                 overrides[key] = values[key]
     if values["meta_settings"] not in META_SETTINGS:

@@ -6,9 +6,7 @@ import json
 import platform
 from pathlib import Path
 
-import numpy as np
-
-from .cache import atomic_write
+from .cache import atomic_write, write_json  # noqa: F401  (records.write_json: the chapters' writer)
 
 SCHEMA_KEYS = ("profile", "units", "data_sha256", "versions", "config", "cold_seconds", "splits")
 SPLIT_KEYS = ("split", "all", "restricted", "reweighted", "constant", "cnn_head",
@@ -38,28 +36,6 @@ def write_table1(path: Path, record: dict) -> Path:
     return write_json(path, record, indent=2)
 
 
-def _finite_or_null(value):
-    """``value`` with numpy scalars as Python numbers and every NaN or infinity as None, so the
-    record is valid JSON (``json.dumps`` would write the non-standard ``NaN``)."""
-    if isinstance(value, dict):
-        return {k: _finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_finite_or_null(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
-def write_json(path: Path, record: dict, indent: int = 1) -> Path:
-    """Write a record as indented JSON (numpy scalars as numbers, NaN and infinities as null),
-    atomically; return the path."""
-    text = json.dumps(_finite_or_null(record), indent=indent, default=float, allow_nan=False) + "\n"
-    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
-    return Path(path)
-
-
 def read_table1(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
@@ -70,7 +46,7 @@ METHOD_LABELS = {"all": "All", "restricted": "Restricted", "reweighted": "Reweig
                  "constant": "Constant", "cnn_head": "CNN's own head"}
 
 
-def readme_block(record: dict, path: str) -> str:
+def table1_block(record: dict, path: str) -> str:
     """The README's headline table, generated from a table1 record (never typed by hand)."""
     from .reference import PAPER_TABLE1
     from .stats import mean_std
@@ -120,7 +96,7 @@ def replace_block(readme: Path, block: str) -> None:
 
 def update_readme(readme: Path, record_path: Path) -> None:
     """Replace the table1 block of ``readme`` by the one generated from ``record_path``."""
-    replace_block(readme, readme_block(read_table1(record_path), Path(record_path).as_posix()))
+    replace_block(readme, table1_block(read_table1(record_path), Path(record_path).as_posix()))
 
 
 if __name__ == "__main__":

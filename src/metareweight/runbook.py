@@ -20,22 +20,9 @@ import time
 from pathlib import Path
 
 from .cache import atomic_write
-from .profiles import PROFILES, ParameterError, _check_type, profile_name
-from .runconfig import CHAPTER_ENV, OVERRIDES_ENV, run_tag
-
-ROOT_ENV = "METAREWEIGHT_ROOT"  # set by the runbook, so kernels find the repository from any --run-dir
-
-
-def repo_root(start: Path | None = None) -> Path:
-    """The folder holding ``_toc.yml``: ``$METAREWEIGHT_ROOT`` (set by the runbook), else searched
-    upwards from ``start`` (default: cwd)."""
-    if start is None and os.environ.get(ROOT_ENV):
-        return Path(os.environ[ROOT_ENV])
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "_toc.yml").exists():
-            return folder
-    raise FileNotFoundError(f"no _toc.yml found above {here}: run from inside the repository")
+from .profiles import PROFILES, ParameterError, check_type, profile_name
+from .runconfig import run_tag
+from .settings import CHAPTER_ENV, DATA_ENV, OVERRIDES_ENV, ROOT_ENV, data_path, repo_root
 
 
 def toc_notebooks(root: Path) -> list[str]:
@@ -50,7 +37,7 @@ def toc_notebooks(root: Path) -> list[str]:
 
 def write_banner(root: Path) -> bool:
     """Write the include file every data page pulls in; True when it holds the stand-in banner."""
-    standin = not os.environ.get("UTKFACE")
+    standin = data_path() is None
     target = root / "book" / "_generated" / "data_banner.md"
     target.parent.mkdir(parents=True, exist_ok=True)
     body = (root / "book" / "standin_banner.md").read_text() if standin else (
@@ -92,7 +79,7 @@ def check_parameters(params: dict, declared: dict[str, set[str]]) -> None:
         if key == "profile":
             raise ParameterError("give the profile with --profile, not -p profile")
         if key in PROFILES["paper"]:
-            _check_type(key, value, PROFILES["paper"][key])
+            check_type(key, value, PROFILES["paper"][key])
 
 
 REPORT = "report"  # shown after the intro, executed last: it reads every other chapter's records
@@ -198,8 +185,8 @@ def main(argv=None) -> int:
         params = {k: _literal(v) for k, v in args.p}
         root = repo_root()
         os.environ[ROOT_ENV] = str(root)
-        if os.environ.get("UTKFACE"):  # the kernels run in notebooks/_run
-            os.environ["UTKFACE"] = str(Path(os.environ["UTKFACE"]).expanduser().resolve())
+        if data_path():  # the kernels run in notebooks/_run
+            os.environ[DATA_ENV] = str(Path(data_path()).expanduser().resolve())
         names = toc_notebooks(root)
         unknown = sorted(set(args.only) - set(names))
         if unknown:
@@ -213,7 +200,7 @@ def main(argv=None) -> int:
         overrides = params_overrides(params, profile)
         os.environ[OVERRIDES_ENV] = json.dumps(overrides, sort_keys=True)
         folder = root / "results" / run_tag(profile, overrides)
-        print(f"profile {profile}; data: {'stand-in (UTKFACE unset)' if standin else os.environ['UTKFACE']}")
+        print(f"profile {profile}; data: {'stand-in (UTKFACE unset)' if standin else data_path()}")
         print(f"records: {folder.relative_to(root)}/" + (" (overrides: " + ", ".join(
             f"{k}={v}" for k, v in overrides.items()) + ")" if overrides else " (the profile's defaults)"),
             flush=True)

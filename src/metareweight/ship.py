@@ -15,9 +15,11 @@ import sys
 
 from .data import code_pixels, load_dataset
 from .experiment import AGE_SCALE, extractor_jobs, get_extractor
-from .extractor import cached_epochs, extractor_key, read_manifest, ship, shipped_dir
+from .extractor import cached_epochs, extractor_key
 from .profiles import resolve
-from .runconfig import log
+from .progress import log
+from .settings import shipped_dir
+from .shipped import read_manifest, ship
 from .splits import make_splits
 
 

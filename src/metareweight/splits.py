@@ -16,10 +16,11 @@ the extractor (``train_all``, in the same order) are those of the paper's protoc
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from .cache import digest
 
 PROTOCOLS = ("paper", "independent")
 
@@ -56,7 +57,7 @@ class Split:
 
     def valid_digest(self) -> str:
         """sha256 of the validation rows (int64 indices in order): equal digests, same set."""
-        return hashlib.sha256(np.asarray(self.valid, dtype=np.int64).tobytes()).hexdigest()
+        return digest(np.ascontiguousarray(self.valid, dtype=np.int64))
 
     def sizes(self) -> dict:
         return {

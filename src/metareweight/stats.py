@@ -12,6 +12,15 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as _stats
 
+
+def pearson(a, b) -> float:
+    """Pearson's correlation of two samples; ``nan`` when either is constant."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
 #: Above this many pairs the sign-flip test would enumerate too many patterns.
 MAX_EXACT_PAIRS = 20
 

@@ -19,7 +19,7 @@ import numpy as np
 from . import alternatives, baselines, experiment
 from .cache import memo
 from .data import Faces
-from .runconfig import log
+from .progress import log
 from .splits import Split
 
 #: The simple alternatives (closed-form ridge families; hyperparameters chosen on validation).
@@ -65,11 +65,11 @@ def valid_subset_run(faces: Faces, split: Split, cfg, n: int, *, seed: int = SUB
     if sub is split:
         arrays, info = experiment.run_split(faces, split, cfg, progress=progress)
         return arrays, {**info, "n_valid": len(split.valid)}
-    spec = {**experiment._spec(cfg, faces, sub), "n_valid": int(n), "subset_seed": int(seed),
+    spec = {**experiment.run_spec(cfg, faces, sub), "n_valid": int(n), "subset_seed": int(seed),
             "v_subset": SUBSET_VERSION}
 
     def compute():
-        arrays, info = experiment._compute_split(faces, sub, cfg, progress)
+        arrays, info = experiment.compute_split(faces, sub, cfg, progress)
         return arrays, {**info, "n_valid": int(n)}
 
     return memo("valid-subset", spec, compute)
@@ -113,7 +113,7 @@ def simple_alternatives_run(faces: Faces, split: Split, cfg, names=SIMPLE, *, pr
                                   for k, v in r.chosen.items()} for name, r in fits.items()}}
         return {f"test_pred_{name}": p for name, p in preds.items()}, info
 
-    spec = {**experiment._spec(cfg, faces, split), "simple": list(names), "v_simple": SIMPLE_VERSION}
+    spec = {**experiment.run_spec(cfg, faces, split), "simple": list(names), "v_simple": SIMPLE_VERSION}
     return memo("simple-alternatives", spec, compute)
 
 

@@ -18,7 +18,8 @@ from functools import partial
 import numpy as np
 
 from . import baselines
-from .experiment import AGE_SCALE, parallel, run_split
+from .experiment import AGE_SCALE, run_split
+from .pool import parallel
 from .reference import PAPER_TABLE1
 from .splits import in_range
 from .stats import mean_std, paired_bootstrap_rows, paired_summary

@@ -19,12 +19,11 @@ formulations:
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .cache import memo
+from .cache import digest, memo
 
 FORMULATIONS = ("value", "difference")
 RULES = ("sign", "relu")
@@ -359,20 +358,17 @@ def alignment_components(X, y, X_valid, y_valid, coef, intercept):
 TOY_CACHE_VERSION = 1
 
 
-def _digest(*arrays) -> str:
-    digest = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a, dtype=np.float64)
-        digest.update(repr(a.shape).encode())
-        digest.update(a.tobytes())
-    return digest.hexdigest()
+def arrays_digest(*arrays) -> str:
+    """sha256 of float64 arrays, each preceded by its shape."""
+    parts = [np.ascontiguousarray(a, dtype=np.float64) for a in arrays]
+    return digest(*(c for a in parts for c in (repr(a.shape).encode(), a)))
 
 
 def align_fit_cached(X, y, X_valid, y_valid, **kwargs) -> AlignmentResult:
     """:func:`align_fit`, memoised on disk (namespace ``toys``) by its data and arguments, so a
     warm rebuild of the appendix chapters runs no loop again (``FRESH=1`` recomputes).  The
     result is rebuilt from the stored arrays on a cold run too, so both give the same types."""
-    spec = {"fn": "align_fit", "v": TOY_CACHE_VERSION, "data": _digest(X, y, X_valid, y_valid),
+    spec = {"fn": "align_fit", "v": TOY_CACHE_VERSION, "data": arrays_digest(X, y, X_valid, y_valid),
             "kwargs": kwargs}
 
     def compute():

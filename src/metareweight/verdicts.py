@@ -21,7 +21,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .records import write_json
+from .cache import write_json
 
 OUTCOMES = ("yes", "no", "partly", "indistinguishable", "untested")
 KINDS = ("setup", "correctness", "claim", "beyond")
@@ -119,15 +119,6 @@ def fraction(k: int, n: int, *, yes_at: float, partly_at: float | None = None, w
     if partly_at is not None:
         text += f" (partly: ≥ {partly_at:.0%})"
     return Judgement(holds, text, {"k": k, "n": n, "yes_at": yes_at, "partly_at": partly_at})
-
-
-def interval_below(low: float, high: float, bound: float = 0.0, *, name: str = "95% CI") -> Judgement:
-    """yes when the whole interval lies below ``bound``; partly when it straddles; no above."""
-    if not _finite(low, high, bound):
-        return untested(f"{name} is not finite")
-    holds = "yes" if high < bound else ("no" if low >= bound else "partly")
-    return Judgement(holds, f"{name} [{_fmt(low)}, {_fmt(high)}] entirely < {_fmt(bound)} (partly: straddles)",
-                     {"low": low, "high": high, "bound": bound})
 
 
 def interval_above(low: float, high: float, bound: float = 0.0, *, name: str = "95% CI") -> Judgement:
