@@ -28,9 +28,8 @@ from .ridge import design_matrix
 from .splits import Split, in_range
 
 AGE_SCALE = 100.0
-#: Part of every cached run's key: bump it when what a run computes changes.  2: the meta step's
-#: conjugate-gradient solver (session 6), whose runs agree with the earlier solver's to about 1e-3
-#: in the learned weights, not bit for bit; a cache filled before is recomputed, never mixed in.
+#: Part of every cached run's key: bump it when what a run computes changes (a cache filled
+#: before is then recomputed, never mixed in).  2: the meta step's conjugate-gradient solver.
 RESULT_VERSION = 2
 METHODS = ("all", "restricted", "reweighted", "constant", "cnn_head")
 

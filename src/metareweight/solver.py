@@ -56,8 +56,8 @@ SOLVE_TOL = 1e-8
 #: A solve that needed more conjugate-gradient iterations than this marks the design's float32
 #: factor stale: the next forward solve forms and factorises the Gram matrix of its own weights.
 #: Measured on split 0's features over 600 meta steps, 2 gives a fresh factor about every sixth
-#: step and about 5 passes over X a step (15 ms a step on one thread); in a prototype of this
-#: loop, 3 and 4 were up to 20% slower.
+#: step and about 5 passes over X a step (15 ms a step on one thread); 3 and 4 were up to 20%
+#: slower.
 STALE_AFTER = 2
 #: At most this many iterations per solve.  A solve that does not converge within them refreshes
 #: the factor for its own weights and starts again; if that fails too (the float32 Gram matrix too
