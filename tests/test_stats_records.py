@@ -224,3 +224,13 @@ def test_committed_peer_control_decides_which_peers_are_compared():
         assert len(peers) == 4
         if not record["control_passed"][conv]:
             assert all(r["holds"] == "untested" and "control missed" in r["criterion"] for r in peers)
+
+
+def test_committed_rows_not_in_the_paper_are_never_counted_as_claims():
+    """A row that says it asks something the paper did not is of kind ``beyond``."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "results" / "paper" / "verdicts"
+    wrong = [(p.stem, r["claim"]) for p in sorted(folder.glob("*.json")) for r in json.loads(p.read_text())["rows"]
+             if "not in the paper" in r["claim"] and r["kind"] != "beyond"]
+    assert not wrong, wrong
