@@ -88,6 +88,8 @@ def simple_alternatives(X, y, split: Split, low: int, high: int, names=SIMPLE) -
     for name in names:
         if name == "valid_only":
             out[name] = alternatives.valid_only(X, y, va)
+        elif name == "label_shift":  # the validation rows define the band
+            out[name] = alternatives.label_shift(X, y, tr, mt, va)
         else:
             out[name] = getattr(alternatives, name)(X, y, tr, mt, va, low, high)
     return out
