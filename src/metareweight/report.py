@@ -10,7 +10,7 @@ import pandas as pd
 
 from .names import display_name
 from .reference import PAPER_TABLE1
-from .table1 import uniform_age_variance
+from .table1 import column, uniform_age_variance
 from .verdicts import KINDS, OUTCOMES
 
 KIND_WORDS = {"claim": "claims of the paper", "setup": "our setup against the paper's description",
@@ -137,8 +137,8 @@ def errata(table1: dict, chapters: dict) -> list[tuple[str, str, str]]:
     paper says or does, measured effect)."""
     h1 = chapters.get("appendix-theorem1", {}).get("h1_counterexample")
     rows = table1["splits"]
-    other = np.array([r["reweighted_other_settings"] for r in rows], dtype=float) / 25
-    main = np.array([r["reweighted"] for r in rows], dtype=float) / 25
+    other = column(rows, "reweighted_other_settings") / 25
+    main = column(rows, "reweighted") / 25
     n_meta = {r.get("n_meta_train") for r in rows} - {None}
     ratio = PAPER_TABLE1["all"][0] / PAPER_TABLE1["reweighted"][0]
     ind = table1["independent_validation"]["reweighted_vs_restricted"]
