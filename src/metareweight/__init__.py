@@ -18,6 +18,8 @@ exists):
 5. **book**: the machinery of the chapters: ``runconfig``, ``runbook``, ``records``,
    ``verdicts``, ``table1``, ``authors``, ``report``, ``plots``, ``toyplots``, ``bench``,
    ``ship``, ``verify``, ``mathjax``
+6. **chapters**: the subpackage ``chapters``, one module per chapter: the tables, records and
+   verdicts a notebook shows, assembled from everything above
 """
 
 __version__ = "0.1.0"
@@ -32,4 +34,5 @@ LAYERS = (
     ("runs", ("pool", "experiment", "sweep")),
     ("book", ("runconfig", "runbook", "records", "verdicts", "table1", "authors", "report", "plots", "toyplots",
               "bench", "ship", "verify", "mathjax")),
+    ("chapters", ("chapters",)),
 )
