@@ -96,6 +96,15 @@ def test_verdict_table_orders_chapters_escapes_text_and_colours_outcomes():
     assert "a &lt; b &amp; c" in html and "&lt;Method&gt;" in html and "<Method>" not in html
     assert html.count(report.OUTCOME_COLOURS["no"]) == 2 and html.count(report.OUTCOME_COLOURS["yes"]) == 1
     assert html.count("<tr>") == 4  # the header and three rows
+    assert "near its threshold" not in html  # no row has a margin
+
+
+def test_verdict_table_flags_a_verdict_near_its_threshold():
+    row = {"kind": "claim", "claim": "c", "section": "§1", "paper": "1", "ours": "1", "criterion": "x", "holds": "no"}
+    chapters = {"method": {"title": "M", "rows": [{**row, "margin": 1e-4}, {**row, "claim": "d", "margin": 0.3}]}}
+    html = report.verdict_table(chapters)
+    assert html.count("near its threshold") == 1 and "margin 1.0e-04" in html
+    assert [r["claim"] for _, r in report.near_threshold_rows(chapters)] == ["c"]
 
 
 def test_errata_quote_the_records():

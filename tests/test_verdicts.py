@@ -155,3 +155,35 @@ def test_every_package_row_states_its_kind():
     text = (ROOT / "src" / "metareweight" / "table1.py").read_text()
     calls = _add_calls(text)
     assert calls and all("kind=" in c for c in calls)
+
+
+def test_margins_measure_the_distance_to_the_threshold():
+    """Known answers: the relative gap of a scalar, interval widths for an interval, the p-value
+    against ALPHA, and the smallest where several thresholds decide."""
+    assert v.at_most(0.9, 1.0).margin == pytest.approx(0.1)
+    assert v.above(1.0, 0.999).margin == pytest.approx(1e-3)
+    assert v.between(0.5, 0.0, 2.0).margin == pytest.approx(0.75)  # |0.5 - 2| / 2 = 0.75; |0.5 - 0| / 0.5 = 1
+    assert v.interval_beyond(0.1, 0.5, 0.0).margin == pytest.approx(0.25)  # nearer end 0.1, width 0.4
+    assert v.interval_beyond(-0.1, 0.3, 0.0).margin == pytest.approx(0.25)
+    # |diff| 0.3 against the bound 2 sqrt(0.1²/8 + 0.1²/8) = 0.1: margin |0.3 - 0.1| / 0.3
+    assert v.agrees_with(1.3, 0.1, 8, 1.0, 0.1).margin == pytest.approx(2 / 3)
+    # six wins of eight: p and the interval decide, and the nearer of them is the margin
+    summary = {"n": 8, "wins": 6, "perm_p": 0.04, "rel_improvement": [0.1, 0.2, 0.15, 0.3, 0.1, 0.2, -0.05, -0.01]}
+    j = v.paired_comparison(summary)
+    low, high = j.values["low"], j.values["high"]
+    assert j.margin == pytest.approx(min(abs(0.04 - v.ALPHA) / v.ALPHA, min(abs(low), abs(high)) / (high - low)))
+    assert v.all_of(v.at_most(0.9, 1.0), v.at_least(2.0, 1.0)).margin == pytest.approx(0.1)
+    assert v.fraction(5, 8, yes_at=0.5).margin is None
+    assert v.untested("no data").margin is None
+
+
+def test_a_margin_inside_the_verify_tolerance_is_flagged(tmp_path):
+    """A verdict 1e-4 from its threshold is near it; one 10% away is not; both are saved."""
+    from metareweight import verify
+
+    table = v.Verdicts("x")
+    table.add("near", "§1", "1", "1.0001", v.at_most(1.0, 1.0001), kind="claim")
+    table.add("far", "§1", "1", "0.9", v.at_most(0.9, 1.0), kind="claim")
+    saved = json.loads(table.save(tmp_path).read_text())
+    assert [r["margin"] for r in saved["rows"]] == pytest.approx([1e-4, 0.1], rel=1e-3)
+    assert [r["claim"] for r in verify.near_threshold(saved)] == ["near"]

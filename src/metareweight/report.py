@@ -12,6 +12,7 @@ from .names import display_name
 from .reference import PAPER_TABLE1
 from .table1 import column, uniform_age_variance
 from .verdicts import KINDS, OUTCOMES
+from .verify import META, near_threshold
 
 KIND_WORDS = {"claim": "claims of the paper", "setup": "our setup against the paper's description",
               "correctness": "our code computes what it says", "beyond": "questions beyond the paper"}
@@ -114,19 +115,29 @@ OUTCOME_COLOURS = {"yes": "#2ca02c", "no": "#d62728", "partly": "#ff7f0e", "indi
                    "untested": "#7f7f7f"}
 
 
+def near_threshold_rows(chapters: dict) -> list[tuple[str, dict]]:
+    """(chapter, row) of every verdict whose margin is below the tolerance of ``make verify``:
+    it could flip on another machine."""
+    return [(c, r) for c, v in chapters.items() for r in near_threshold(v, META)]
+
+
 def verdict_table(chapters: dict) -> str:
     """Every verdict row as one HTML table (kind, claim, section, a link to its chapter, paper,
-    ours, criterion, outcome in its colour), chapters in the book's order; all text escaped."""
+    ours, criterion, outcome in its colour), chapters in the book's order; all text escaped.  A
+    verdict near its threshold (:func:`near_threshold_rows`) says so beside its outcome."""
     order = [c for c in CHAPTER_ORDER if c in chapters] + sorted(set(chapters) - set(CHAPTER_ORDER))
     cells = []
     for chapter in order:
         v = chapters[chapter]
         link = f'<a href="{chapter}.html">{html.escape(v["title"] or chapter)}</a>'
+        near = near_threshold(v, META)
         for r in v["rows"]:
             text = [html.escape(str(r[k])) for k in ("kind", "claim", "section")]
             more = [html.escape(str(r[k])) for k in ("paper", "ours", "criterion")]
-            cells.append("<tr>" + "".join(f"<td>{t}</td>" for t in [*text, link, *more])
-                         + f"<td style='color:{OUTCOME_COLOURS[r['holds']]};font-weight:bold'>{r['holds']}</td></tr>")
+            flag = (f"<br><small>near its threshold (margin {r['margin']:.1e}): may flip</small>"
+                    if any(r is x for x in near) else "")
+            outcome = f"<td style='color:{OUTCOME_COLOURS[r['holds']]};font-weight:bold'>{r['holds']}{flag}</td>"
+            cells.append("<tr>" + "".join(f"<td>{t}</td>" for t in [*text, link, *more]) + outcome + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("kind", "claim", "paper §", "chapter", "paper", "ours", "criterion",
                                              "holds"))
     return f"<table class='table'><thead><tr>{head}</tr></thead><tbody>{''.join(cells)}</tbody></table>"

@@ -12,6 +12,13 @@ the paper; the report's headline counts these only, one row per claim and pixel 
 ``beyond`` (a question the paper did not ask, robustness checks included).
 :meth:`Verdicts.add` refuses a plain string or bool, and a test scans the chapters for typed
 verdicts.  Each chapter writes its rows to ``<results>/verdicts/<chapter>.json``.
+
+Each row also records its ``margin``: how far the decisive number sits from the criterion's
+threshold, relative (``|x - t| / max(|x|, |t|)``; for an interval against a bound, the distance of
+its nearer end in interval widths; for a p-value, ``|p - ALPHA| / ALPHA``; the smallest of these
+where several thresholds decide).  A margin below the tolerance of ``make verify`` marks a verdict
+that could flip on another machine.  Counts and booleans have no margin (None): they change only
+when a measured number crosses a threshold of its own.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ class Judgement:
     holds: str
     criterion: str
     values: dict = field(default_factory=dict)
+    margin: float | None = None
 
     def __post_init__(self):
         if self.holds not in OUTCOMES:
@@ -68,12 +76,33 @@ def _finite(*values):
     return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
 
 
+def relative_gap(value: float, threshold: float) -> float:
+    """``|value - threshold| / max(|value|, |threshold|)`` (0 when both are 0): the relative
+    change of the number that would carry it onto the threshold."""
+    scale = max(abs(value), abs(threshold))
+    return 0.0 if scale == 0 else abs(value - threshold) / scale
+
+
+def interval_gap(low: float, high: float, bound: float) -> float:
+    """Distance of the interval's nearer end from ``bound``, in interval widths (0 for a
+    zero-width interval on the bound, inf for a zero-width interval off it)."""
+    gap = min(abs(low - bound), abs(high - bound))
+    width = high - low
+    return gap / width if width > 0 else (0.0 if gap == 0 else math.inf)
+
+
+def smallest(*margins) -> float | None:
+    """The smallest of the margins that are not None (None when all are)."""
+    known = [m for m in margins if m is not None]
+    return min(known) if known else None
+
+
 def at_most(value: float, bound: float, *, name: str = "ours") -> Judgement:
     """yes when ``value <= bound``."""
     if not _finite(value, bound):
         return untested(f"{name} is not finite")
     return Judgement("yes" if value <= bound else "no", f"{name} ({_fmt(value)}) ≤ {_fmt(bound)}",
-                     {"value": value, "bound": bound})
+                     {"value": value, "bound": bound}, relative_gap(value, bound))
 
 
 def at_least(value: float, bound: float, *, name: str = "ours") -> Judgement:
@@ -81,7 +110,7 @@ def at_least(value: float, bound: float, *, name: str = "ours") -> Judgement:
     if not _finite(value, bound):
         return untested(f"{name} is not finite")
     return Judgement("yes" if value >= bound else "no", f"{name} ({_fmt(value)}) ≥ {_fmt(bound)}",
-                     {"value": value, "bound": bound})
+                     {"value": value, "bound": bound}, relative_gap(value, bound))
 
 
 def below(value: float, bound: float, *, name: str = "ours") -> Judgement:
@@ -89,7 +118,7 @@ def below(value: float, bound: float, *, name: str = "ours") -> Judgement:
     if not _finite(value, bound):
         return untested(f"{name} is not finite")
     return Judgement("yes" if value < bound else "no", f"{name} ({_fmt(value)}) < {_fmt(bound)}",
-                     {"value": value, "bound": bound})
+                     {"value": value, "bound": bound}, relative_gap(value, bound))
 
 
 def above(value: float, bound: float, *, name: str = "ours") -> Judgement:
@@ -97,7 +126,7 @@ def above(value: float, bound: float, *, name: str = "ours") -> Judgement:
     if not _finite(value, bound):
         return untested(f"{name} is not finite")
     return Judgement("yes" if value > bound else "no", f"{name} ({_fmt(value)}) > {_fmt(bound)}",
-                     {"value": value, "bound": bound})
+                     {"value": value, "bound": bound}, relative_gap(value, bound))
 
 
 def between(value: float, low: float, high: float, *, name: str = "ours") -> Judgement:
@@ -106,7 +135,8 @@ def between(value: float, low: float, high: float, *, name: str = "ours") -> Jud
         return untested(f"{name} is not finite")
     return Judgement("yes" if low <= value <= high else "no",
                      f"{_fmt(low)} ≤ {name} ({_fmt(value)}) ≤ {_fmt(high)}",
-                     {"value": value, "low": low, "high": high})
+                     {"value": value, "low": low, "high": high},
+                     min(relative_gap(value, low), relative_gap(value, high)))
 
 
 def fraction(k: int, n: int, *, yes_at: float, partly_at: float | None = None, what: str = "splits") -> Judgement:
@@ -127,7 +157,7 @@ def interval_above(low: float, high: float, bound: float = 0.0, *, name: str = "
         return untested(f"{name} is not finite")
     holds = "yes" if low > bound else ("no" if high <= bound else "partly")
     return Judgement(holds, f"{name} [{_fmt(low)}, {_fmt(high)}] entirely > {_fmt(bound)} (partly: straddles)",
-                     {"low": low, "high": high, "bound": bound})
+                     {"low": low, "high": high, "bound": bound}, interval_gap(low, high, bound))
 
 
 def is_true(condition: bool, criterion: str, **values) -> Judgement:
@@ -151,7 +181,8 @@ def all_of(*judgements: Judgement) -> Judgement:
     outcomes = [j.holds for j in tested]
     holds = ("yes" if all(o == "yes" for o in outcomes) else "partly" if any(o in ("yes", "partly") for o in outcomes)
              else "no" if "no" in outcomes else "indistinguishable")
-    return Judgement(holds, " and ".join(j.criterion for j in judgements))
+    return Judgement(holds, " and ".join(j.criterion for j in judgements), {},
+                     smallest(*(j.margin for j in tested)))
 
 
 def agrees_with(ours_mean: float, ours_sd: float, n: int, paper_mean: float, paper_sd: float, n_paper: int = 8,
@@ -167,7 +198,8 @@ def agrees_with(ours_mean: float, ours_sd: float, n: int, paper_mean: float, pap
     side = "" if holds == "yes" else (": lower than the paper's" if diff < 0 else ": higher than the paper's")
     return Judgement(holds, f"|{name} ({_fmt(ours_mean)}) − paper ({_fmt(paper_mean)})| = {_fmt(abs(diff))} "
                             f"{'≤' if holds == 'yes' else '>'} 2 × combined standard error ({_fmt(bound)}){side}",
-                     {"value": ours_mean, "paper": paper_mean, "bound": bound, "diff": diff})
+                     {"value": ours_mean, "paper": paper_mean, "bound": bound, "diff": diff},
+                     relative_gap(abs(diff), bound))
 
 
 def paired_comparison(summary: dict, *, adjusted_p: float | None = None, family: int = 1,
@@ -203,7 +235,8 @@ def paired_comparison(summary: dict, *, adjusted_p: float | None = None, family:
     return Judgement(holds, f"{wins} of {n} wins; sign-flip p {_fmt(p)} ({adj}) ≤ {ALPHA}; {level:.1%} t interval of "
                             f"the mean {what} [{_fmt(low)}, {_fmt(high)}] clear of 0 (a majority of losses and an "
                             "interval below 0: no; otherwise indistinguishable)",
-                     {"wins": wins, "n": n, "p": p, "low": low, "high": high, "family": family})
+                     {"wins": wins, "n": n, "p": p, "low": low, "high": high, "family": family},
+                     smallest(relative_gap(p, ALPHA), interval_gap(low, high, 0.0)))
 
 
 def correlation_above(r: float, r_other: float, n: int, *, name: str = "ours", other: str = "other") -> Judgement:
@@ -219,7 +252,8 @@ def correlation_above(r: float, r_other: float, n: int, *, name: str = "ours", o
     where = {"yes": f"> {_fmt(bound)}", "no": f"< −{_fmt(bound)}", "indistinguishable": f"within ±{_fmt(bound)}"}
     return Judgement(holds, f"Fisher z of {name} ({_fmt(r)}) − {other} ({_fmt(r_other)}) = {_fmt(diff)}, "
                             f"{where[holds]} (2 standard errors of a difference on {n} rows)",
-                     {"value": r, "other": r_other, "diff_z": diff, "bound": bound, "n": n})
+                     {"value": r, "other": r_other, "diff_z": diff, "bound": bound, "n": n},
+                     relative_gap(abs(diff), bound))
 
 
 def beats_each(summaries: dict, *, what: str = "relative improvement") -> Judgement:
@@ -239,7 +273,8 @@ def beats_each(summaries: dict, *, what: str = "relative improvement") -> Judgem
     holds = ("yes" if all(o == "yes" for o in outcomes) else "no" if all(o == "no" for o in outcomes)
              else "partly" if "yes" in outcomes else "indistinguishable")
     return Judgement(holds, "; ".join(f"against {n}: {j.holds} ({j.criterion})" for n, j in parts.items()),
-                     {n: j.holds for n, j in parts.items()})
+                     {n: j.holds for n, j in parts.items()},
+                     smallest(*(j.margin for j in parts.values() if j.holds != "untested")))
 
 
 def interval_beyond(low: float, high: float, bound: float, *, name: str = "95% t interval") -> Judgement:
@@ -249,7 +284,8 @@ def interval_beyond(low: float, high: float, bound: float, *, name: str = "95% t
         return untested(f"{name} or the bound is not finite")
     holds = "yes" if low > bound else ("no" if high <= bound else "indistinguishable")
     return Judgement(holds, f"{name} [{_fmt(low)}, {_fmt(high)}] entirely above {_fmt(bound)} (below: no; "
-                            "straddling: indistinguishable)", {"low": low, "high": high, "bound": bound})
+                            "straddling: indistinguishable)", {"low": low, "high": high, "bound": bound},
+                     interval_gap(low, high, bound))
 
 
 def untested(reason: str) -> Judgement:
@@ -267,6 +303,7 @@ class Row:
     criterion: str
     holds: str
     values: dict
+    margin: float | None = None
 
 
 class Verdicts:
@@ -284,7 +321,7 @@ class Verdicts:
         if kind not in KINDS:
             raise ValueError(f"verdict {claim!r}: kind must be one of {KINDS}, got {kind!r}")
         self.rows.append(Row(kind, claim, section, str(paper), str(ours), judgement.criterion, judgement.holds,
-                             judgement.values))
+                             judgement.values, judgement.margin))
         return judgement
 
     def frame(self):

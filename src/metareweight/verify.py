@@ -11,6 +11,10 @@ head, and anything computed from them alone) are exact up to float rounding (:da
 number downstream of the meta step moves by up to about 1e-3 between machines, because last-bit
 differences grow over 2,000 clipped Adam steps (:data:`META`).  A number whose path names none of
 :data:`DETERMINISTIC` is held to :data:`META`.
+
+It also lists every verdict whose ``margin`` (its distance from the criterion's threshold,
+:mod:`metareweight.verdicts`) is below :data:`META`: such a verdict could flip on another machine,
+so agreement on it is not expected.
 """
 
 from __future__ import annotations
@@ -83,6 +87,13 @@ def compare(ours: dict, theirs: dict) -> dict:
     return out
 
 
+def near_threshold(record: dict, tolerance: float = META) -> list[dict]:
+    """The rows of a verdict record whose margin is below ``tolerance`` (rows without a margin,
+    such as counts and booleans, are never listed)."""
+    return [row for row in record.get("rows", [])
+            if isinstance(row.get("margin"), int | float) and row["margin"] < tolerance]
+
+
 def committed(root: Path, path: Path, rev: str = "HEAD") -> dict | None:
     """The record at ``path`` as committed at ``rev``; None where it is not committed."""
     rel = path.resolve().relative_to(root.resolve()).as_posix()
@@ -115,6 +126,8 @@ def main(argv=None) -> int:
         for line in result["failures"][:10] + [f"missing: {m}" for m in result["missing"][:10]]:
             print(f"    {line}")
         failed += bool(result["failures"] or result["missing"])
+        for row in near_threshold(theirs):
+            print(f"    near its threshold (margin {row['margin']:.1e} < {META:.0e}, may flip): {row['claim']}")
     print(f"{failed} of {len(paths)} records differ beyond tolerance (exact: {EXACT:.0e}; downstream of the meta "
           f"step: {META:.0e})")
     return 1 if failed else 0
