@@ -23,9 +23,9 @@ ifneq ($(strip $(FRESH)),)
 export METAREWEIGHT_FRESH := 1
 endif
 OVERRIDE_RUN := _build/override-run
-# JOBS=N runs independent runs in N worker processes of cores/N threads each (the numbers of a
-# serial run on that many threads: OMP_NUM_THREADS=1 make book for JOBS=2 on two cores).
-JOBS ?= 1
+# JOBS=N runs independent runs in N worker processes, each on one thread; the records do not
+# depend on N.  The default is one worker per core.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 export METAREWEIGHT_JOBS := $(JOBS)
 
 .PHONY: book html notebooks test lint unit unit-all notebooks-quick bookcheck nbval browser bench sweep verify clean help
@@ -33,7 +33,7 @@ export METAREWEIGHT_JOBS := $(JOBS)
 help:
 	@echo "make book [PROFILE=paper|quick]   run every notebook with papermill, build the HTML"
 	@echo "          [FRESH=1]               retrain every extractor instead of using the shipped ones"
-	@echo "          [JOBS=N]                run independent runs in N processes (cores/N threads each)"
+	@echo "          [JOBS=N]                run independent runs in N one-thread processes (default: cores)"
 	@echo "make sweep [PROFILE=...] [JOBS=N]  the other-target-ranges chapter (every band, every split)"
 	@echo "make unit                         the fast unit tests (make unit-all: every unit test)"
 	@echo "make test                         lint, every unit test, quick notebooks, nbval, build, browser"

@@ -9,7 +9,6 @@ from metareweight.data import make_standin
 from metareweight.experiment import get_extractor, run_split
 from metareweight.extractor import train_extractor
 from metareweight.profiles import resolve
-from metareweight.solver import torch_threads
 from metareweight.splits import make_splits
 
 
@@ -149,8 +148,9 @@ def test_parallel_splits_give_the_serial_numbers(tmp_path, monkeypatch):
     splits = make_splits(faces.ages, n_splits=2, block=200, val_offset=300)
     cfg = resolve("quick", epochs=1, meta_steps=5, batch_size=100)
     monkeypatch.setenv("METAREWEIGHT_CACHE", str(tmp_path / "serial"))
-    with torch_threads(max(1, torch.get_num_threads() // 2)):  # the threads of each of 2 workers
-        serial = run_all(faces, splits, cfg, progress=False, n_jobs=1)
+    torch.set_num_threads(2)  # this process's own count does not reach the runs
+    serial = run_all(faces, splits, cfg, progress=False, n_jobs=1)
+    assert torch.get_num_threads() == 2
     monkeypatch.setenv("METAREWEIGHT_CACHE", str(tmp_path / "parallel"))
     parallel = run_all(faces, splits, cfg, progress=False, n_jobs=2)
     assert [info["split"] for _, info in parallel] == [0, 1]

@@ -245,10 +245,12 @@ def bench_epoch(repeats: int = 2, n: int = 2000) -> dict:
 
 def bench_jobs(n: int = 6000, n_splits: int = 4, steps: int = 300) -> dict:
     """Four independent splits through :func:`experiment.run_all` (one-epoch extractors, 300 meta
-    steps on about 4,500 rows each), serially on this process's threads and in two worker
-    processes (``JOBS=2``, one thread each), each on its own empty cache: the speed-up here."""
+    steps on about 4,500 rows each), serially and in two worker processes (``JOBS=1`` against
+    ``JOBS=2``; every run on one thread, :data:`pool.RUN_THREADS`), each on its own empty cache:
+    what a second worker pays off here."""
     from .data import make_standin
     from .experiment import run_all
+    from .pool import RUN_THREADS
     from .profiles import resolve
     from .splits import make_splits
 
@@ -263,7 +265,7 @@ def bench_jobs(n: int = 6000, n_splits: int = 4, steps: int = 300) -> dict:
                 run_all(faces, splits, cfg, progress=False, n_jobs=n_jobs)
                 secs[name] = time.perf_counter() - start
     return {"jobs2_speedup": secs["serial"] / secs["jobs2"], "jobs_seconds": secs,
-            "jobs_threads": {"serial": torch.get_num_threads(), "jobs2": max(1, torch.get_num_threads() // 2)}}
+            "jobs_threads": {"serial": RUN_THREADS, "jobs2": RUN_THREADS}}
 
 
 def time_book(profile: str, cache: str, root: Path) -> float:
