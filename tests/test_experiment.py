@@ -96,8 +96,8 @@ def test_what_each_method_is_fitted_and_scored_on(tiny, monkeypatch):
         fits.append({"rows": rows(Xf), "weights": None if weights is None else np.asarray(weights), "coef": coef})
         return coef
 
-    def train_spy(Xm, y, y0, Xv, yv, **kw):
-        result = real_train(Xm, y, y0, Xv, yv, **kw)
+    def train_spy(Xm, y, y0, Xv, yv, settings, **kw):
+        result = real_train(Xm, y, y0, Xv, yv, settings, **kw)
         metas.append({"rows": rows(Xm), "valid": rows(Xv), "monitor": rows(kw["monitor"][0]), "fn": result.weight_fn})
         return result
 
@@ -128,14 +128,15 @@ def test_what_each_method_is_fitted_and_scored_on(tiny, monkeypatch):
 
 
 def test_the_monitored_test_rows_do_not_change_the_learned_weights():
-    from metareweight.meta import train_weights
+    from metareweight.meta import MetaSettings, train_weights
 
     rng = np.random.default_rng(1)
     X, y = rng.normal(size=(200, 5)), rng.uniform(0.1, 0.6, size=200)
     Xv, yv = rng.normal(size=(30, 5)), rng.uniform(0.14, 0.21, size=30)
     kw = {"steps": 20, "lr": 5e-3, "alpha": 5e-3, "seed": 0}
-    a = train_weights(X, y, y, Xv, yv, monitor=(rng.normal(size=(10, 5)), rng.uniform(size=10)), **kw)
-    b = train_weights(X, y, y, Xv, yv, monitor=(rng.normal(size=(10, 5)) * 100, rng.uniform(size=10)), **kw)
+    a = train_weights(X, y, y, Xv, yv, MetaSettings(**kw), monitor=(rng.normal(size=(10, 5)), rng.uniform(size=10)))
+    b = train_weights(X, y, y, Xv, yv, MetaSettings(**kw),
+                      monitor=(rng.normal(size=(10, 5)) * 100, rng.uniform(size=10)))
     np.testing.assert_array_equal(a.weights, b.weights)
     assert a.history["valid_mse"] == b.history["valid_mse"] and a.history["monitor_mse"] != b.history["monitor_mse"]
 

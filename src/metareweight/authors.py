@@ -191,7 +191,7 @@ def authors_run(code_faces, split, model_set: str, cfg, *, seed: int, progress: 
     the alternatives chapter (Restricted with λ tuned, the smoothed density ratio)."""
     from .alternatives import label_shift, restricted_tuned
     from .experiment import META_KEYS, meta_progress, rows_digest
-    from .meta import train_weights
+    from .meta import MetaSettings, train_weights
     from .splits import in_range
 
     folder = models_dir()
@@ -208,10 +208,7 @@ def authors_run(code_faces, split, model_set: str, cfg, *, seed: int, progress: 
         mask = in_range(code_faces.ages[tr], low, high)
         ridge = {"alpha": cfg["ridge_lambda"], "penalty": cfg["ridge_penalty"]}
         meta = train_weights(
-            X[mt], y[mt], yhat0[mt], X[va], y[va], steps=cfg["meta_steps"], lr=cfg["meta_lr"], clip=cfg["meta_clip"],
-            alpha=cfg["ridge_lambda"], penalty=cfg["ridge_penalty"], hidden=cfg["weight_hidden"],
-            activation=cfg["weight_activation"], output=cfg["weight_output"], inputs=cfg["weight_inputs"],
-            seed=seed, precision=cfg["meta_precision"], force_cpu=cfg["force_cpu"],
+            X[mt], y[mt], yhat0[mt], X[va], y[va], MetaSettings.of(cfg, seed=seed),
             progress=meta_progress(f"authors' {file_name(model_set, split.index)}, seed {seed}", cfg["meta_steps"],
                                    progress))
         coef = {"all": baselines.all_baseline(X[tr], y[tr], **ridge),

@@ -23,7 +23,7 @@ import torch
 from .alignment import alignment_scores, valid_gradient
 from .cache import write_json
 from .extractor import to_tensor, train_extractor
-from .meta import train_weights
+from .meta import MetaSettings, train_weights
 from .models import Extractor, WeightNet
 from .records import replace_block
 from .ridge import ridge_solve
@@ -195,8 +195,8 @@ def bench_meta_step(repeats: int = 5, n: int = 7780, p: int = 401, n_valid: int 
     args = (X.numpy(), y.numpy(), yhat0.numpy(), Xv.numpy(), yv.numpy())
     kw = {"steps": loop_steps, "lr": 5e-3, "clip": 1e-4, "alpha": alpha}
     loops = best_of({
-        "fast": lambda: train_weights(*args, precision="fast", force_cpu=True, **kw),
-        "exact": lambda: train_weights(*args, precision="exact", force_cpu=True, **kw),
+        "fast": lambda: train_weights(*args, MetaSettings(precision="fast", force_cpu=True, **kw)),
+        "exact": lambda: train_weights(*args, MetaSettings(precision="exact", force_cpu=True, **kw)),
         "authors": lambda: _authors_meta_loop(*args, **kw),
     }, max(1, repeats // 2))
     secs = {k: v / (loop_steps + 1) for k, v in loops.items()}

@@ -20,7 +20,7 @@ from .alignment import finetune
 from .cache import digest, memo
 from .data import Faces
 from .extractor import extract_features, predict, to_tensor, train_extractor
-from .meta import train_weights
+from .meta import MetaSettings, train_weights
 from .models import device_key
 from .pool import parallel
 from .progress import Progress, log
@@ -171,12 +171,7 @@ def compute_split(faces: Faces, split: Split, cfg, progress: bool):
     beta_all = baselines.all_baseline(X[tr], y[tr], **ridge)
     beta_res = baselines.restricted_baseline(X[tr], y[tr], mask, **ridge)
     meta = train_weights(
-        X[mt], y[mt], yhat0[mt], X[va], y[va],
-        steps=cfg["meta_steps"], lr=cfg["meta_lr"], clip=cfg["meta_clip"],
-        alpha=cfg["ridge_lambda"], penalty=cfg["ridge_penalty"], hidden=cfg["weight_hidden"],
-        activation=cfg["weight_activation"], output=cfg["weight_output"], inputs=cfg["weight_inputs"],
-        seed=cfg["meta_seed"], precision=cfg["meta_precision"],
-        monitor=(X[te], y[te]), force_cpu=cfg["force_cpu"],
+        X[mt], y[mt], yhat0[mt], X[va], y[va], MetaSettings.of(cfg), monitor=(X[te], y[te]),
         progress=meta_progress(f"meta step, split {split.index} ({pixels_of(faces)} pixels)", cfg["meta_steps"],
                                progress),
     )
@@ -236,12 +231,13 @@ def free_weights_run(faces: Faces, split: Split, cfg, *, progress: bool = True) 
         sf = split_features(faces, split, cfg, progress)
         X, y = sf.X, sf.y
         mt, va, te = split.meta_train, split.valid, split.test
+        free = MetaSettings(
+            steps=cfg["free_weight_steps"], lr=cfg["free_weight_lr"], clip=0.0, alpha=cfg["ridge_lambda"],
+            penalty=cfg["ridge_penalty"], mode="free", output=cfg["weight_output"], force_cpu=cfg["force_cpu"],
+            precision=cfg["meta_precision"], patience=cfg["free_weight_patience"],
+            min_improvement=cfg["free_weight_tol"] / AGE_SCALE**2)
         result = train_weights(
-            X[mt], y[mt], sf.yhat0[mt], X[va], y[va], steps=cfg["free_weight_steps"],
-            lr=cfg["free_weight_lr"], clip=0.0, alpha=cfg["ridge_lambda"], penalty=cfg["ridge_penalty"],
-            mode="free", output=cfg["weight_output"], monitor=(X[te], y[te]),
-            force_cpu=cfg["force_cpu"], precision=cfg["meta_precision"],
-            patience=cfg["free_weight_patience"], min_improvement=cfg["free_weight_tol"] / AGE_SCALE**2,
+            X[mt], y[mt], sf.yhat0[mt], X[va], y[va], free, monitor=(X[te], y[te]),
             progress=meta_progress(f"free weights, split {split.index}", cfg["free_weight_steps"], progress),
         )
         beta = baselines.fit_ridge(X[mt], y[mt], result.weights, alpha=cfg["ridge_lambda"],
