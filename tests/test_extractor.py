@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from metareweight.extractor import (
@@ -90,3 +91,42 @@ def test_features_and_predictions_agree_with_the_head():
     manual = feats @ head.weight.detach().numpy().ravel().astype(np.float64) + head.bias.item()
     np.testing.assert_allclose(pred, manual, rtol=1e-5, atol=1e-6)
     assert feats.shape == (60, 400) and feats.dtype == np.float64
+
+
+class _Line(torch.nn.Module):
+    """f(x) = a . x + b, returning shape (batch,) as the extractor does."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.lin(x).squeeze(1)
+
+
+def test_run_epoch_is_the_one_training_loop():
+    from metareweight.extractor import run_epoch
+
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 3), torch.randn(40)
+    model = _Line()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        loss0 = float(((model(x) - y) ** 2).mean())
+    # one batch of all rows: the loss reported is the MSE before the step, and the step moves
+    loss, seen = run_epoch(model, torch.optim.Adam(model.parameters(), lr=0.1), x, y, batch_size=40)
+    assert loss == pytest.approx(loss0, rel=1e-6) and seen is None
+    assert not torch.equal(model.lin.weight, start["lin.weight"])
+    # zero weights: zero loss, zero gradient, so Adam leaves every parameter where it was
+    model.load_state_dict(start)
+    loss, seen = run_epoch(model, torch.optim.Adam(model.parameters(), lr=0.1), x, y, 10,
+                           weigh=lambda m, xb, yb: torch.zeros_like(yb))
+    assert loss == 0 and torch.equal(seen, torch.zeros(40))
+    assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())
+    # unit weights take the same steps as the plain MSE (to float rounding)
+    plain, ones = _Line(), _Line()
+    plain.load_state_dict(start)
+    ones.load_state_dict(start)
+    run_epoch(plain, torch.optim.Adam(plain.parameters(), lr=0.1), x, y, 10)
+    run_epoch(ones, torch.optim.Adam(ones.parameters(), lr=0.1), x, y, 10, weigh=lambda m, xb, yb: torch.ones_like(yb))
+    assert torch.allclose(plain.lin.weight, ones.lin.weight, atol=1e-6)

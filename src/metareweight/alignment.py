@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from .extractor import to_tensor
+from .extractor import run_epoch, to_tensor
 from .models import Extractor, pick_device
 from .progress import Progress
 from .stats import pearson
@@ -183,23 +183,17 @@ def finetune(
             history["monitor_corr"].append(pearson(pred, monitor[1]))
             history["monitor_mse"].append(float(np.mean((pred - monitor[1]) ** 2)))
 
+    def weigh(model, xb, yb):
+        if weighting == "uniform":
+            return torch.ones_like(yb)
+        g_valid = valid_gradient(model, xv, yv)
+        return torch.clamp(alignment_scores(model, xb, yb, g_valid, method) / scale, 0.0, 1.0)
+
     record(0, 1.0)
     bar = Progress(f"fine-tuning {progress}", epochs, enabled=bool(progress), unit="epoch ")
     for epoch in range(1, epochs + 1):
-        model.train()
-        weights_seen = []
-        for lo in range(0, len(y), batch_size):
-            xb, yb = x[lo:lo + batch_size], y[lo:lo + batch_size]
-            if weighting == "alignment":
-                g_valid = valid_gradient(model, xv, yv)
-                w = torch.clamp(alignment_scores(model, xb, yb, g_valid, method) / scale, 0.0, 1.0)
-            else:
-                w = torch.ones_like(yb)
-            weights_seen.append(w)
-            optimiser.zero_grad(set_to_none=True)
-            (w * (model(xb) - yb) ** 2).mean().backward()
-            optimiser.step()
-        record(epoch, float(torch.cat(weights_seen).mean()))
+        _, weights_seen = run_epoch(model, optimiser, x, y, batch_size, weigh)
+        record(epoch, float(weights_seen.mean()))
         bar.update(epoch, **({"test_corr": history["monitor_corr"][-1]} if monitor is not None else {}))
     model.eval()
     model.cpu()

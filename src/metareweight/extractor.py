@@ -89,6 +89,31 @@ def _load_checkpoint(path: Path):
         return None
 
 
+def run_epoch(model, optimiser, x: torch.Tensor, y: torch.Tensor, batch_size: int, weigh=None):
+    """One epoch: Adam steps on mini-batches of ``batch_size`` rows of (x, y), in order.  The one
+    training loop of the CNN (training and the fine-tuning of Appendix A).
+
+    ``weigh(model, xb, yb)``, when given, weights each row of a batch (computed before the step)
+    and the batch loss is ``mean_i w_i (f(x_i) - y_i)^2``; without it, the plain MSE.  Returns the
+    mean batch loss over rows and the weights used (concatenated; None without ``weigh``).
+    """
+    model.train()
+    total, seen = 0.0, []
+    for lo in range(0, len(y), batch_size):
+        xb, yb = x[lo:lo + batch_size], y[lo:lo + batch_size]
+        w = None if weigh is None else weigh(model, xb, yb)
+        optimiser.zero_grad(set_to_none=True)
+        if w is None:
+            loss = torch.nn.functional.mse_loss(model(xb), yb)
+        else:
+            seen.append(w)
+            loss = (w * (model(xb) - yb) ** 2).mean()
+        loss.backward()
+        optimiser.step()
+        total += loss.item() * len(yb)
+    return total / len(y), (torch.cat(seen) if seen else None)
+
+
 def train_extractor(
     images: np.ndarray,
     targets: np.ndarray,
@@ -154,7 +179,6 @@ def train_extractor(
     y = torch.as_tensor(np.asarray(targets, dtype=np.float32)).to(device)
     if monitor is not None:
         mx, my = to_tensor(monitor[0]).to(device), torch.as_tensor(monitor[1], dtype=torch.float32)
-    n = len(y)
     last = epochs if stop_after is None else min(epochs, stop_after)
     if start < last:
         refuse_to_compute(f"extractor {key} (epochs {start + 1}-{last})")
@@ -162,21 +186,13 @@ def train_extractor(
                    enabled=progress and start < last, unit="epoch ")
     for epoch in range(start, last):
         tick = time.perf_counter()
-        model.train()
-        total = 0.0
-        for lo in range(0, n, batch_size):
-            xb, yb = x[lo:lo + batch_size], y[lo:lo + batch_size]
-            optimiser.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.mse_loss(model(xb), yb)
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(yb)
-        history["train_mse"].append(total / n)
+        train_mse, _ = run_epoch(model, optimiser, x, y, batch_size)
+        history["train_mse"].append(train_mse)
         if monitor is not None:
             pred = predict(model, mx)
             history["monitor_mse"].append(float(((pred - my.numpy()) ** 2).mean()))
         history["seconds"].append(time.perf_counter() - tick)
-        bar.update(epoch + 1, train_mse=total / n)
+        bar.update(epoch + 1, train_mse=train_mse)
         if use_cache:
             snapshot = {
                 "version": CHECKPOINT_VERSION,
