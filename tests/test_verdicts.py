@@ -1,5 +1,6 @@
 """Verdicts are computed from criteria, never typed."""
 
+import html
 import json
 import re
 from pathlib import Path
@@ -187,3 +188,12 @@ def test_a_margin_inside_the_verify_tolerance_is_flagged(tmp_path):
     saved = json.loads(table.save(tmp_path).read_text())
     assert [r["margin"] for r in saved["rows"]] == pytest.approx([1e-4, 0.1], rel=1e-3)
     assert [r["claim"] for r in verify.near_threshold(saved)] == ["near"]
+
+
+def test_the_shown_table_leads_with_the_outcome_and_cuts_nothing():
+    table = v.Verdicts("x")
+    long_claim = "re-weighting beats Restricted on ages 14-21 under the paper's protocol " * 3
+    table.add(long_claim, "§4.3", "0.206", "0.175", v.at_most(0.175, 0.2), kind="claim")
+    shown = table.show()
+    assert shown.html.index("<th>holds</th>") < shown.html.index("<th>claim</th>")
+    assert html.escape(long_claim.strip()) in shown.html and "…" not in shown.html and "<td>yes</td>" in shown.html

@@ -17,7 +17,7 @@ exists):
    ``sweep``
 5. **book**: the machinery of the chapters: ``runconfig``, ``runbook``, ``records``,
    ``verdicts``, ``table1``, ``authors``, ``report``, ``plots``, ``toyplots``, ``bench``,
-   ``ship``, ``verify``, ``mathjax``
+   ``ship``, ``verify``, ``mathjax``, ``display`` (how tables and counts are shown)
 6. **chapters**: the subpackage ``chapters``, one module per chapter: the tables, records and
    verdicts a notebook shows, assembled from everything above
 """
@@ -33,6 +33,6 @@ LAYERS = (
                           "influence", "toys")),
     ("runs", ("pool", "experiment", "sweep")),
     ("book", ("runconfig", "runbook", "records", "verdicts", "table1", "authors", "report", "plots", "toyplots",
-              "bench", "ship", "verify", "mathjax")),
+              "bench", "ship", "verify", "mathjax", "display")),
     ("chapters", ("chapters",)),
 )

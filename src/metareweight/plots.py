@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import seaborn as sns
 
 PALETTE = {
@@ -17,9 +18,12 @@ PALETTE = {
 
 
 def style() -> None:
-    """Apply the book's plotting style."""
+    """Apply the book's plotting style, and show every table cell and column whole (pandas would
+    cut cells at 50 characters with "…")."""
     sns.set_theme(context="notebook", style="whitegrid", font_scale=0.95)
     plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight"})
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_columns", None)
 
 
 def face_grid(images, ages, *, ncols=8):

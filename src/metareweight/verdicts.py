@@ -331,6 +331,16 @@ class Verdicts:
         return pd.DataFrame([{"kind": r.kind, "claim": r.claim, "paper §": r.section, "paper": r.paper,
                               "ours": r.ours, "criterion": r.criterion, "holds": r.holds} for r in self.rows])
 
+    def show(self):
+        """The table as the page shows it (:func:`metareweight.display.table`): the outcome
+        first, every criterion whole, no index column."""
+        from .display import table
+
+        frame = self.frame()
+        frame = frame[["holds", *[c for c in frame.columns if c != "holds"]]] if len(frame) else frame
+        return table(frame, "Verdicts of this chapter; each outcome is computed from the criterion in its row",
+                     names=False)
+
     def save(self, folder: Path, run: dict | None = None) -> Path:
         """Write ``<folder>/verdicts/<chapter>.json`` atomically, with ``run`` (the chapter's
         :func:`runconfig.record`) and the records given to :meth:`attach`."""

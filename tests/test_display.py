@@ -1,0 +1,47 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from metareweight import display
+
+
+def test_plural_and_count_follow_the_number():
+    assert display.plural(1, "split") == "1 split" and display.plural(2, "split") == "2 splits"
+    assert display.plural(0, "example") == "0 examples" and display.plural(3, "child", "children") == "3 children"
+    assert display.count_of(1, 1, "split") == "1 of 1 split" and display.count_of(3, 8, "split") == "3 of 8 splits"
+    assert display.plural(1200, "row") == "1,200 rows"
+
+
+def test_a_table_shows_every_cell_whole_without_the_default_index():
+    long = "x" * 300
+    t = display.table(pd.DataFrame({"claim": [long, "short"], "n": [7.0, 8.0], "mse": [0.123456, np.nan]}),
+                      "Two rows", unit="years²", std="population")
+    assert long in t.html and "…" not in t.html
+    assert "<td>7</td>" in t.html and "7.000000" not in t.html  # whole floats print as integers
+    assert "<td>0.123</td>" in t.html and "<td>—</td>" in t.html and "nan" not in t.html.lower()
+    assert "<th>claim</th><th>n</th><th>mse</th>" in t.html  # no 0..N column
+    assert "Unit: years²." in t.caption and "population standard deviation" in t.caption
+    assert t.caption.startswith("Table ") and "overflow-x:auto" in t.html
+
+
+def test_a_named_index_stays_and_internal_names_become_reader_words():
+    frame = pd.DataFrame({"restricted_tuned": [0.1], "method": ["l2rw"]}, index=pd.Index([3], name="split"))
+    t = display.table(frame, "Names", digits=2)
+    assert "<th>split</th><th>Restricted, λ tuned</th><th>method</th>" in t.html
+    assert "<td>L2RW</td>" in t.html and "<td>3</td>" in t.html and "<td>0.10</td>" in t.html
+
+
+def test_tables_are_numbered_and_digits_are_per_column():
+    first = display.table(pd.DataFrame({"a": [1.23456], "b": [1.23456]}), "One", digits={"a": 2})
+    second = display.table(pd.DataFrame({"a": [1.0]}), "Two")
+    k = int(first.caption.split()[1].rstrip("."))
+    assert second.caption.startswith(f"Table {k + 1}.")
+    assert "<td>1.2</td><td>1.23</td>" in first.html
+    assert "<td>-0.5</td>" in display.table(pd.DataFrame({"a": [-0.5, 0.25]}), "Neg", digits=1).html
+
+
+def test_bad_table_arguments_are_refused():
+    with pytest.raises(ValueError, match="std must be one of"):
+        display.table(pd.DataFrame({"a": [1]}), "c", std="ddof")
+    with pytest.raises(ValueError, match="needs a caption"):
+        display.table(pd.DataFrame({"a": [1]}), " ")
