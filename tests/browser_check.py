@@ -1,9 +1,14 @@
 """Open every built page in headless Chromium and fail on what a reader would see broken.
 
-Usage: ``python tests/browser_check.py _build/html``.  Fails (exit 1) on an image that did not
-load, a glued value that is missing or empty, raw MyST syntax or unrendered math (``\\(``,
-``\\[``, ``$$``) left in the text, any failed request (MathJax ships with the HTML: nothing is
-fetched from a CDN), or a console error or page error outside the allow-list below.
+Usage: ``python tests/browser_check.py _build/html [--reader]``.  Fails (exit 1) on an image that
+did not load, a glued value that is missing or empty, raw MyST syntax or unrendered math
+(``\\(``, ``\\[``, ``$$``) left in the text, any failed request (MathJax ships with the HTML:
+nothing is fetched from a CDN), or a console error or page error outside the allow-list below.
+
+``--reader`` adds the reader's rules (:func:`reader_problems`), at a 1,280-pixel-wide window: a
+table cell cut to "…", a table wider than its column that does not scroll inside its own box, a
+visible "nan", a raw "(eq-" reference, or an internal name of the display-name map.  It also
+keeps screenshots of the intro and the report in ``_build/screenshots/``.
 """
 
 from __future__ import annotations
@@ -60,9 +65,58 @@ def serve(root: Path):
     return server
 
 
-def check_page(browser, url: str) -> list[str]:
+# Internal names a reader must never see: the display-name map's keys that are not plain words.
+def internal_names() -> list[str]:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from metareweight.names import METHOD_NAMES
+
+    return sorted(k for k in METHOD_NAMES if "_" in k or any(ch.isdigit() for ch in k) or k in ("mwnet",))
+
+
+# Tables as the reader sees them: cut cells, and tables wider than their column with no box of
+# their own that scrolls.
+TABLES = """() => {
+  const cut = [], wide = [];
+  for (const t of document.querySelectorAll('article table')) {
+    for (const c of t.querySelectorAll('td, th')) {
+      const text = c.innerText.trim();
+      if (text.endsWith('…') || text.endsWith('...')) cut.push(text.slice(-60));
+    }
+    const column = document.querySelector('article').clientWidth;
+    if (t.getBoundingClientRect().width > column + 1) {
+      let box = t.parentElement, scrolls = false;
+      while (box && box.tagName !== 'ARTICLE') {
+        const o = getComputedStyle(box).overflowX;
+        if ((o === 'auto' || o === 'scroll') && box.clientWidth <= column + 1) { scrolls = true; break; }
+        box = box.parentElement;
+      }
+      if (!scrolls) wide.push((t.querySelector('caption, th') || t).innerText.trim().slice(0, 60));
+    }
+  }
+  return {cut, wide};
+}"""
+
+
+def reader_problems(page, names: list[str]) -> list[str]:
+    """The reader's rules on an open page (see the module docstring)."""
+    problems = []
+    tables = page.evaluate(TABLES)
+    problems += [f"table cell cut: …{text}" for text in tables["cut"]]
+    problems += [f"table wider than its column and not scrolling: {text}" for text in tables["wide"]]
+    body = page.inner_text("article") if page.query_selector("article") else page.inner_text("body")
+    if re.search(r"\bnan\b", body, flags=re.IGNORECASE):
+        problems.append("a visible nan: " + re.search(r".{0,40}\bnan\b.{0,20}", body, flags=re.I).group(0))
+    if "(eq-" in body:
+        problems.append("a raw equation reference: (eq-")
+    for name in names:
+        if re.search(rf"(?<![\w/.-]){re.escape(name)}(?![\w-])", body):
+            problems.append(f"internal name in the text: {name}")
+    return problems
+
+
+def check_page(browser, url: str, reader: bool = False, names=(), shots: Path | None = None) -> list[str]:
     problems: list[str] = []
-    page = browser.new_page()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     messages: list[str] = []
     failed: list[str] = []
     page.on("console", lambda m: messages.append(m.text) if m.type == "error" else None)
@@ -94,6 +148,11 @@ def check_page(browser, url: str) -> list[str]:
     for raw in ("{glue:", "{numref}", "{cite}", "{eq}", "{doc}", "\\(", "\\[", "$$"):
         if raw in body:
             problems.append(f"raw MyST role left in the text: {raw}")
+    if reader:
+        problems += reader_problems(page, list(names))
+    if shots is not None:
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / (Path(url).stem + ".png")))
     page.close()
     return problems
 
@@ -101,7 +160,11 @@ def check_page(browser, url: str) -> list[str]:
 def main(argv: list[str]) -> int:
     from playwright.sync_api import sync_playwright
 
+    reader = "--reader" in argv
+    argv = [a for a in argv if a != "--reader"]
     root = Path(argv[1] if len(argv) > 1 else "_build/html").resolve()
+    names = internal_names() if reader else []
+    shots = root.parent / "screenshots"
     server = serve(root)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     failures = 0
@@ -109,7 +172,8 @@ def main(argv: list[str]) -> int:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         for path in pages(root):
             rel = path.relative_to(root).as_posix()
-            problems = check_page(browser, f"{base}/{rel}")
+            shot = shots if reader and path.stem in ("intro", "report") else None
+            problems = check_page(browser, f"{base}/{rel}", reader, names, shot)
             status = "ok" if not problems else "FAIL"
             print(f"{status:4} {rel}")
             for problem in problems:
