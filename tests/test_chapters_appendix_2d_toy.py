@@ -9,6 +9,7 @@ import pytest
 
 from metareweight.chapters import appendix_2d_toy as ch
 from metareweight.toys import least_squares, make_product_2d, make_product_nd, precision_at
+from metareweight.verdicts import Verdicts
 
 
 def tiny_cfg(**kw):
@@ -140,15 +141,16 @@ def test_issues_and_words():
     assert g["t60_value_flips"] == 4 and g["t60_starts"] == 5 and g["t60_restr"] == 0.9
 
 
-def test_chapter_verdicts_and_sentences():
+def test_add_verdicts_and_sentences():
     t2, t60 = hand_table2d(), hand_table60()
     shares = pd.DataFrame({"lower right per point / average": [0.2]}, index=[ch.ROWS_2D["diff"]])
-    v, j = ch.chapter_verdicts(t2, shares, t60, n_starts=5)
+    v = Verdicts("appendix-2d-toy")
+    j = ch.add_verdicts(v, t2, shares, t60, n_starts=5)
     assert [r.holds for r in v.rows] == ["yes", "yes", "yes", "yes", "yes", "partly", "yes", "partly"]
     assert v.rows[5].ours.endswith("over 5 starts, 0 examples flipping back and forth late")
     assert v.extra["table_60d"][0]["method"] == ch.ROWS_60D["value"] and v.extra["tolerances"]["spread"] == 0.05
     g = ch.verdict_glue(j, shares)
     assert g["t2_v_2d"] == "The two-dimensional claims of §6.1 hold here" and g["t2_diff_ratio"] == 0.2
     assert g["t2_v_60"].startswith("the difference formulation, the paper's method at that stage, shows only one")
-    bad = ch.chapter_verdicts(t2, shares.assign(**{"lower right per point / average": 0.9}), t60, 5)[1]
+    bad = ch.add_verdicts(Verdicts("x"), t2, shares.assign(**{"lower right per point / average": 0.9}), t60, 5)
     assert ch.verdict_glue(bad, shares)["t2_v_2d"].endswith("hold only in part here")

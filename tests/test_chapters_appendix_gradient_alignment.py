@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from metareweight.chapters import appendix_gradient_alignment as ch
+from metareweight.verdicts import Verdicts
 
 matplotlib.use("Agg")
 
@@ -67,11 +68,12 @@ def test_indirect_curve_reads_on_the_alignment_clock():
     assert ch.indirect_curve({"step": [0], "monitor_corr": [0.4]}, 1).every == 0
 
 
-def test_chapter_verdicts_and_words():
+def test_add_verdicts_and_words():
     summary = ch.summary_table(RUNS)
     hist = {"step": [0, 10, 20], "monitor_corr": [0.2, 0.6, 0.9]}
     ind = ch.indirect_curve(hist, 3)
-    v, j = ch.chapter_verdicts(NS(align_split=0), summary, ind, RUNS, hist, 1000, {"alignment_runs": 1.0})
+    v = Verdicts("appendix-gradient-alignment")
+    j = ch.add_verdicts(v, NS(align_split=0), summary, ind, RUNS, hist, 1000, {"alignment_runs": 1.0})
     assert [r.holds for r in v.rows] == [j[k].holds for k in ("fig5", "dips", "smooth", "higher")]
     # 0.3 vs 0.28 and 0.21 on 1000 rows: within noise of restricted, above all -> partly
     assert j["fig5"].holds == "partly" and j["dips"].holds == "yes" and j["smooth"].holds == "yes"

@@ -8,6 +8,7 @@ import pytest
 
 from metareweight.chapters import appendix_piecewise_toy as ch
 from metareweight.toys import Toy, align_fit, least_squares, make_piecewise_1d
+from metareweight.verdicts import Verdicts
 
 
 def run(slope, intercept=0.0, weights=(1.0,), start_slope=None):
@@ -161,13 +162,15 @@ def test_figure4_lines():
         == (3.25, 0.1)
 
 
-def test_chapter_verdicts_and_headline():
+def test_add_verdicts_and_headline():
     inter = NS(set_by_intercept=np.array([True, False, True]))
     variants = fake_variants()
     rob = ch.robustness(variants, 2)
-    v = ch.chapter_verdicts(tiny_cfg(), run(1.5), run(3.99), inter, rob, variants, np.array([1.2]),
-                            closed_stub(3.0, 2.0), n=3)
+    v = Verdicts("appendix-piecewise-toy")
+    j = ch.add_verdicts(v, tiny_cfg(), run(1.5), run(3.99), inter, rob, variants, np.array([1.2]),
+                        closed_stub(3.0, 2.0), n=3)
     assert [r.holds for r in v.rows] == ["yes", "yes", "yes", "no", "no"]
+    assert [j[k].holds for k in ("value", "interfere", "diff", "ema", "random")] == [r.holds for r in v.rows]
     assert v.rows[1].ours.startswith("2 of 3") and v.extra["slopes"]["closed_form_free"] == 2.0
     assert v.extra["robustness"] == variants.to_dict(orient="records")
     g = ch.verdict_glue(run(1.5), run(3.99), rob)

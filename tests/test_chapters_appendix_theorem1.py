@@ -8,6 +8,7 @@ import pytest
 
 from metareweight.chapters import appendix_theorem1 as ch
 from metareweight.influence import INPUTS, Disagreements, disagreements, h1_scaling_counterexample, random_problem
+from metareweight.verdicts import Verdicts
 
 
 def test_effects_match_the_closed_form_of_the_scale_example():
@@ -103,11 +104,12 @@ def test_real_head_counts_every_meta_training_row():
     assert t.iloc[0].tolist() == [50, 3, 2] and g["th_real_h1_share"] == 0.06 and g["th_real_rev"] == 2
 
 
-def test_chapter_verdicts_and_words():
+def test_add_verdicts_and_words():
     counts = fake_counts()
     norm = ch.normalisation(counts)
-    v, j = ch.chapter_verdicts(ch.h1_counterexample(), ch.scaling(np.geomspace(0.25, 4.0, 12)), ch.coupling(),
-                               counts, norm, Disagreements(50, 3, 2))
+    v = Verdicts("appendix-theorem1")
+    j = ch.add_verdicts(v, ch.h1_counterexample(), ch.scaling(np.geomspace(0.25, 4.0, 12)), ch.coupling(),
+                        counts, norm, Disagreements(50, 3, 2))
     assert [r.holds for r in v.rows] == ["yes"] * 6 and set(j) == {"h1", "scale", "norm", "coupling", "reverse",
                                                                      "real"}
     assert v.extra["h1_coupling_counterexample"]["candidate"] == [1.0, -1.0]
@@ -115,7 +117,7 @@ def test_chapter_verdicts_and_words():
     words = ch.verdict_glue(j, norm)
     assert words["th_v_h1"] == "is false, as Theorem 1 says" and words["th_v_norm"].startswith(
         "does not fix it in any setting we tried (standardising the training inputs leaves")
-    no_real = ch.chapter_verdicts(ch.h1_counterexample(), ch.scaling([1.0, 2.0]), ch.coupling(), counts,
-                                  ch.Normalisation(0.0, 0.0, 0.0), Disagreements(50, 0, 0))[1]
+    no_real = ch.add_verdicts(Verdicts("x"), ch.h1_counterexample(), ch.scaling([1.0, 2.0]), ch.coupling(), counts,
+                              ch.Normalisation(0.0, 0.0, 0.0), Disagreements(50, 0, 0))
     assert no_real["real"].holds == "no" and no_real["norm"].holds == "no"
     assert ch.verdict_glue(no_real, ch.Normalisation(0.0, 0.0, 0.0))["th_v_norm"].startswith("fixes it in every")

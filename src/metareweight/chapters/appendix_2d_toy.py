@@ -301,21 +301,21 @@ def table60_glue(table: pd.DataFrame, cfg, n_starts: int, ols60: float, restr60:
     return out
 
 
-def chapter_verdicts(t2: pd.DataFrame, shares: pd.DataFrame, t60: pd.DataFrame, n_starts: int):
-    """The chapter's verdict table with its records attached (not yet saved).
+def add_verdicts(verdicts: Verdicts, t2: pd.DataFrame, shares: pd.DataFrame, t60: pd.DataFrame, n_starts: int) -> dict:
+    """Add the chapter's verdict rows to ``verdicts`` and attach its records (not yet saved).
 
     Parameters
     ----------
+    verdicts : the chapter's (empty) :class:`metareweight.verdicts.Verdicts`
     t2 : :func:`methods_table`;  shares : :func:`weight_shares`;  t60 : :func:`table60`
     n_starts : starts per method on the 60-D variant
 
     Returns
     -------
-    (Verdicts, dict)
-        The table and the judgements ``zero``, ``pos``, ``ignore``, ``better``, ``closed`` and
+    dict
+        The judgements ``zero``, ``pos``, ``ignore``, ``better``, ``closed`` and
         ``60_diff``, ``60_value``, ``60_net``.
     """
-    verdicts = Verdicts("appendix-2d-toy", "Two-dimensional toy (paper §6.1)")
     ols_x1 = float(t2.loc["unweighted", "slope x1"])
     diff_row, net_row = ROWS_2D["diff"], ROWS_2D["net"]
     j = {}
@@ -361,7 +361,7 @@ def chapter_verdicts(t2: pd.DataFrame, shares: pd.DataFrame, t60: pd.DataFrame, 
                     weight_shares_2d=shares.reset_index(names="method").to_dict(orient="records"),
                     tolerances={"slope0": SLOPE0_TOL, "ignore_ratio": IGNORE_RATIO, "spread": SPREAD_TOL,
                                 "late_snapshots": LATE_SNAPSHOTS})
-    return verdicts, j
+    return j
 
 
 def verdict_glue(j: dict, shares: pd.DataFrame) -> dict:

@@ -150,12 +150,13 @@ def indirect_glue(ind: Indirect) -> dict:
             "n_epochs": ind.n_epochs, "indirect_drop": ind.drop, "indirect_every": ind.every}
 
 
-def chapter_verdicts(cfg, summary: pd.DataFrame, ind: Indirect, runs: dict, hist: dict, n_test: int,
-                     cold_seconds: dict):
-    """The chapter's verdict table with its records attached (not yet saved).
+def add_verdicts(verdicts: Verdicts, cfg, summary: pd.DataFrame, ind: Indirect, runs: dict, hist: dict, n_test: int,
+                 cold_seconds: dict) -> dict:
+    """Add the chapter's verdict rows to ``verdicts`` and attach its records (not yet saved).
 
     Parameters
     ----------
+    verdicts : the chapter's (empty) :class:`metareweight.verdicts.Verdicts`
     cfg : the chapter's settings (``align_split`` is recorded)
     summary : :func:`summary_table`;  ind : :func:`indirect_curve`
     runs : the fine-tuning histories (lists ``epoch``, ``monitor_corr``);  hist : the main method's history
@@ -164,11 +165,10 @@ def chapter_verdicts(cfg, summary: pd.DataFrame, ind: Indirect, runs: dict, hist
 
     Returns
     -------
-    (Verdicts, dict)
-        The table, and the judgements ``fig5``, ``dips``, ``smooth`` and ``higher``.
+    dict
+        The judgements ``fig5``, ``dips``, ``smooth`` and ``higher``.
     """
     final, drops, corr = summary["final correlation"], summary["largest drop between epochs"], ind.corr
-    verdicts = Verdicts("appendix-gradient-alignment", "Gradient alignment on the CNN (paper §6.2, Figures 5 and 6)")
     j = {}
     j["fig5"] = verdicts.add(
         "alignment weighting ends above restricted and all data (Figure 5)", "§6.2", "higher correlation",
@@ -199,11 +199,11 @@ def chapter_verdicts(cfg, summary: pd.DataFrame, ind: Indirect, runs: dict, hist
         indirect={"step": list(map(int, hist["step"])), "test_corr": list(map(float, corr))},
         cold_seconds=cold_seconds,
     )
-    return verdicts, j
+    return j
 
 
 def verdict_glue(j: dict) -> dict:
-    """Words for the four judgements of :func:`chapter_verdicts` (holds, does not hold, ...)."""
+    """Words for the four judgements of :func:`add_verdicts` (holds, does not hold, ...)."""
     return {"v_fig5": j["fig5"].word("holds", "does not hold", "holds against one baseline only",
                                      indistinguishable="cannot be told apart from noise"),
             "v_dips": j["dips"].word("holds", "does not hold"),

@@ -327,11 +327,13 @@ def figure4_lines(ols_coef, ols_b, value, diff, closed) -> dict:
     }
 
 
-def chapter_verdicts(cfg, value, diff, inter: Interference, rob: Robustness, variants, ols_coef, closed, n: int):
-    """The chapter's verdict table, with its records attached (not yet saved).
+def add_verdicts(verdicts: Verdicts, cfg, value, diff, inter: Interference, rob: Robustness, variants, ols_coef,
+                 closed, n: int) -> dict:
+    """Add the chapter's verdict rows to ``verdicts`` and attach its records (not yet saved).
 
     Parameters
     ----------
+    verdicts : the chapter's (empty) :class:`metareweight.verdicts.Verdicts`
     cfg : the chapter's settings (``toy1d_valid_ema`` is quoted)
     value, diff : the main runs;  inter : :func:`interference`;  rob : :func:`robustness`
     variants : :func:`robustness_table`;  ols_coef : the unweighted slope;  closed : :func:`closed_form_fits`
@@ -339,13 +341,13 @@ def chapter_verdicts(cfg, value, diff, inter: Interference, rob: Robustness, var
 
     Returns
     -------
-    Verdicts
+    dict
+        The judgements ``value``, ``interfere``, ``diff``, ``ema`` and ``random``.
     """
     j_value, j_diff = main_judgements(value, diff)
-    verdicts = Verdicts("appendix-piecewise-toy", "Piecewise-affine toy (paper §6.1)")
     verdicts.add("gradient alignment (value formulation) fails to find slope 4", "§6.1", "fails (no number)",
                  f"slope {value.coef[0]:.3f} (theta = 0, g_v rate {cfg.toy1d_valid_ema:g})", j_value, kind="claim")
-    verdicts.add(
+    j_interfere = verdicts.add(
         "intercept gradients interfere with slope gradients", "§6.1", "stated",
         f"{int(inter.set_by_intercept.sum())} of {n} alignment signs set by the intercept share against the "
         "slope share",
@@ -363,7 +365,7 @@ def chapter_verdicts(cfg, value, diff, inter: Interference, rob: Robustness, var
                             "closed_form_net": float(closed["net"][1][0]),
                             "closed_form_free": float(closed["free"][1][0])},
                     slope_tolerance=SLOPE_TOL, robustness=variants.to_dict(orient="records"))
-    return verdicts
+    return {"value": j_value, "interfere": j_interfere, "diff": j_diff, "ema": rob.j_ema, "random": rob.j_random}
 
 
 def verdict_glue(value, diff, rob: Robustness) -> dict:

@@ -305,20 +305,21 @@ def raw_totals(counts: dict):
     return sum(d.h1 for d in raw), sum(d.reverse for d in raw), sum(d.candidates for d in raw)
 
 
-def chapter_verdicts(h1: dict, sc: Scaling, cp: Coupling, counts: dict, norm: Normalisation, real):
-    """The chapter's verdict table with its records attached (not yet saved).
+def add_verdicts(verdicts: Verdicts, h1: dict, sc: Scaling, cp: Coupling, counts: dict, norm: Normalisation,
+                 real) -> dict:
+    """Add the chapter's verdict rows to ``verdicts`` and attach its records (not yet saved).
 
     Parameters
     ----------
+    verdicts : the chapter's (empty) :class:`metareweight.verdicts.Verdicts`
     h1 : :func:`h1_counterexample`;  sc : :func:`scaling`;  cp : :func:`coupling`
     counts : :func:`disagreement_counts`;  norm : :func:`normalisation`;  real : :func:`real_head`
 
     Returns
     -------
-    (Verdicts, dict)
-        The table and its judgements ``h1``, ``scale``, ``norm``, ``coupling``, ``reverse``, ``real``.
+    dict
+        The judgements ``h1``, ``scale``, ``norm``, ``coupling``, ``reverse`` and ``real``.
     """
-    verdicts = Verdicts("appendix-theorem1", "Theorem 1 (paper §6.2)")
     raw_h1, raw_rev, raw_n = raw_totals(counts)
     cm, cpl = cp.minus, cp.plus
     j = {}
@@ -376,11 +377,11 @@ def chapter_verdicts(h1: dict, sc: Scaling, cp: Coupling, counts: dict, norm: No
         real_head={"split": 0, "rows": real.candidates, "dot_negative_but_helps": real.h1,
                    "dot_positive_but_hurts": real.reverse},
     )
-    return verdicts, j
+    return j
 
 
 def verdict_glue(j: dict, norm: Normalisation) -> dict:
-    """The words of the verdict section for the judgements of :func:`chapter_verdicts`, and
+    """The words of the verdict section for the judgements of :func:`add_verdicts`, and
     what standardising and whitening did (:class:`Normalisation`)."""
     norm_parts = [f"standardising the training inputs {'removes' if norm.std1 == 0 else 'leaves'} the disagreement "
                   f"for one feature and {'leaves' if norm.std20 > 0 else 'removes'} it for twenty",
