@@ -116,14 +116,20 @@ TYPED = [
 ]
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.md")), ids=lambda p: p.stem)
+CHAPTER_MODULES = sorted((ROOT / "src" / "metareweight" / "chapters").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.md")) + CHAPTER_MODULES,
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_no_chapter_types_a_verdict(path):
+    """Neither a chapter nor the module that assembles its verdicts types an outcome; every
+    chapter saves its verdicts and shows them under a Verdict heading."""
     text = path.read_text()
     for pattern in TYPED:
         match = pattern.search(text)
         assert match is None, f"{path.name}: typed verdict {match.group(0)!r}"
-    if path.stem != "report":
-        assert "Verdicts(" in text and ".save(runconfig.results_dir(cfg)" in text, f"{path.name}: no verdict record"
+    if path.suffix == ".md" and path.stem != "report":
+        assert ".save(runconfig.results_dir(cfg)" in text, f"{path.name}: no verdict record"
         assert "## Verdict" in text, f"{path.name}: no Verdict section"
 
 

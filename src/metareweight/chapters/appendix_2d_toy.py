@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .. import progress
-from ..meta import train_weights
+from ..meta import MetaSettings, train_weights
 from ..ridge import WeightedRidge, design_matrix
 from ..toys import align_fit_cached, least_squares, make_product_2d, make_product_nd, precision_at
 from ..verdicts import Verdicts, above, all_of, at_most
@@ -80,8 +80,8 @@ def methods_table(train, Xv, yv, test, *, steps, valid_ema, meta_steps, meta_lr,
     D = design_matrix(train.X)
     for mode in ("net", "free"):
         progress.log(f"2-D toy: closed-form method ({mode}), {meta_steps} Adam steps")
-        res = train_weights(D, train.y, train.X @ coef + b, design_matrix(Xv), yv, steps=meta_steps,
-                            lr=meta_lr, alpha=RIDGE_ALPHA, penalty="plain", mode=mode, seed=seed)
+        settings = MetaSettings(steps=meta_steps, lr=meta_lr, alpha=RIDGE_ALPHA, penalty="plain", mode=mode, seed=seed)
+        res = train_weights(D, train.y, train.X @ coef + b, design_matrix(Xv), yv, settings)
         fit = WeightedRidge(RIDGE_ALPHA, penalty="plain").fit(D, train.y, sample_weight=res.weights)
         rows[closed_form_label(mode)] = fit.coef_[:-1]
         weights[closed_form_label(mode)] = res.weights
@@ -238,9 +238,9 @@ def closed_form_starts(train, Xv, yv, test, cfg, seed):
                      f"{cfg.toy2d_meta_steps} Adam steps, weights kept at {len(steps)} late steps")
         kept, precs, late = [], [], []
         for start in range(n_starts):
-            res = train_weights(D, train.y, train.X @ c0 + b0, Dv, yv, steps=int(steps[-1]),
-                                lr=cfg.toy2d_meta_lr, alpha=RIDGE_ALPHA, penalty="plain", mode=mode,
-                                seed=seed + start, keep_weights_at=steps)
+            settings = MetaSettings(steps=int(steps[-1]), lr=cfg.toy2d_meta_lr, alpha=RIDGE_ALPHA, penalty="plain",
+                                    mode=mode, seed=seed + start)
+            res = train_weights(D, train.y, train.X @ c0 + b0, Dv, yv, settings, keep_weights_at=steps)
             snaps = [res.history["weights_at"][int(s)] for s in steps]
             w = snaps[-1]
             fit = WeightedRidge(RIDGE_ALPHA, penalty="plain").fit(D, train.y, sample_weight=w)

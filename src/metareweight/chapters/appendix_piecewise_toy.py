@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .. import progress
-from ..meta import train_weights
+from ..meta import MetaSettings, train_weights
 from ..ridge import WeightedRidge, design_matrix
 from ..toys import align_fit_cached, alignment_components
 from ..verdicts import Verdicts, above, at_most, fraction
@@ -284,8 +284,9 @@ def closed_form_fits(toy, ols_coef, ols_b, cfg) -> dict:
     closed = {}
     for mode in ("net", "free"):
         progress.log(f"closed-form method ({mode}): {cfg.toy1d_meta_steps} Adam steps")
-        res = train_weights(D, y, yhat0, Dv, yv, steps=cfg.toy1d_meta_steps, lr=cfg.toy1d_meta_lr,
-                            alpha=cfg.toy1d_ridge_alpha, penalty="plain", mode=mode, seed=cfg.toy1d_seed)
+        settings = MetaSettings(steps=cfg.toy1d_meta_steps, lr=cfg.toy1d_meta_lr, alpha=cfg.toy1d_ridge_alpha,
+                                penalty="plain", mode=mode, seed=cfg.toy1d_seed)
+        res = train_weights(D, y, yhat0, Dv, yv, settings)
         coef = WeightedRidge(cfg.toy1d_ridge_alpha, penalty="plain").fit(D, y, sample_weight=res.weights).coef_
         closed[mode] = (res, coef)
     return closed
