@@ -181,6 +181,7 @@ def test_margins_measure_the_distance_to_the_threshold():
     assert j.margin == pytest.approx(min(abs(0.04 - v.ALPHA) / v.ALPHA, min(abs(low), abs(high)) / (high - low)))
     assert v.all_of(v.at_most(0.9, 1.0), v.at_least(2.0, 1.0)).margin == pytest.approx(0.1)
     assert v.fraction(5, 8, yes_at=0.5).margin is None
+    assert v.above(0, 0).margin is None and v.at_least(2, 2).margin == 0.0  # a zero count; a count on its bound
     assert v.untested("no data").margin is None
 
 

@@ -76,11 +76,12 @@ def _finite(*values):
     return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
 
 
-def relative_gap(value: float, threshold: float) -> float:
-    """``|value - threshold| / max(|value|, |threshold|)`` (0 when both are 0): the relative
-    change of the number that would carry it onto the threshold."""
+def relative_gap(value: float, threshold: float) -> float | None:
+    """``|value - threshold| / max(|value|, |threshold|)``: the relative change of the number
+    that would carry it onto the threshold.  None when both are 0 (a count of 0 against "> 0"
+    has no relative distance; it changes only when something is counted)."""
     scale = max(abs(value), abs(threshold))
-    return 0.0 if scale == 0 else abs(value - threshold) / scale
+    return None if scale == 0 else abs(value - threshold) / scale
 
 
 def interval_gap(low: float, high: float, bound: float) -> float:
@@ -136,7 +137,7 @@ def between(value: float, low: float, high: float, *, name: str = "ours") -> Jud
     return Judgement("yes" if low <= value <= high else "no",
                      f"{_fmt(low)} ≤ {name} ({_fmt(value)}) ≤ {_fmt(high)}",
                      {"value": value, "low": low, "high": high},
-                     min(relative_gap(value, low), relative_gap(value, high)))
+                     smallest(relative_gap(value, low), relative_gap(value, high)))
 
 
 def fraction(k: int, n: int, *, yes_at: float, partly_at: float | None = None, what: str = "splits") -> Judgement:
