@@ -249,9 +249,11 @@ def errata(table1: dict, chapters: dict) -> list[tuple[str, str, str]]:
     ind = table1["independent_validation"]["reweighted_vs_restricted"]
     return [
         ("Hypothesis 1 and Theorem 1 (§6.2)",
-         "The text's construction (a point whose dot product g_d·g_v is positive yet hurts) refutes the converse "
-         "of Hypothesis 1, not Hypothesis 1 itself.",
-         (f"A counterexample in Hypothesis 1's own direction: g_d·g_v = {h1['dot']:.3g} < 0, yet "
+         "Hypothesis 1's formula, lim (L(θ*) − L(θ_δ))/δ ≥ 0, says the opposite of its sentence (a point whose "
+         "dot product g_d·g_v is negative 'appears to be detrimental'): read literally, such a point does not hurt. "
+         "The proof's construction, a point with a negative dot product that helps, refutes the sentence's reading "
+         "and agrees with the formula's.",
+         (f"A counterexample to the sentence's reading: g_d·g_v = {h1['dot']:.3g} < 0, yet "
           f"dL_valid/dδ = {h1['effect']:.3g} < 0 (up-weighting helps)." if h1 else "not recorded in this build")),
         ("Table 1's unit (§4.3)", "The code reports 400 x MSE on age/100, that is years²/25, while the plots say "
          "years².", f"Table 1's 0.206 is {0.206 * 25:.2f} years² (an RMSE of {np.sqrt(0.206 * 25):.1f} years)."),
