@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metareweight import records, report, table1
+from metareweight import plots, records, report, table1
 
 
 def _row(split, restricted, reweighted, constant=5.0, degenerate=None):
@@ -121,3 +121,42 @@ def test_errata_quote_the_records():
     assert f"better than Restricted on {ind['wins']} of {ind['usable']}" in rows["The split protocol (§4.1)"]
     assert "g_d·g_v = -0.5 < 0" in rows["Hypothesis 1 and Theorem 1 (§6.2)"]
     assert report.errata(record, {})[0][2] == "not recorded in this build"
+
+
+def _paper_record():
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).parents[1] / "results" / "paper" / "table1.json").read_text())
+
+
+def test_forest_rows_turn_improvements_into_mse_changes():
+    record = _paper_record()
+    best = {"scaled": {"name": "label_shift", "pixels": "[0, 1] pixels", "holds": "no", "usable_splits": 8,
+                       "paired": {"n": 8, "wins": 1, "mean_rel_improvement": -0.25, "ci_low": -0.3, "ci_high": -0.2}}}
+    rows = report.forest_rows(record, best)
+    assert [r["pixels"] for r in rows] == ["[0, 1] pixels"] * 3 + ["0-255 pixels"] * 2
+    s = record["paired"]["scaled"]["reweighted_vs_restricted"]
+    assert rows[0]["against"] == "Restricted" and rows[0]["change"] == pytest.approx(-s["mean_rel_improvement"])
+    assert rows[0]["low"] == pytest.approx(-s["ci_high"]) and rows[0]["high"] == pytest.approx(-s["ci_low"])
+    assert rows[2]["against"] == "best simple alternative (smoothed density ratio)"
+    assert (rows[2]["change"], rows[2]["low"], rows[2]["high"]) == pytest.approx((0.25, 0.2, 0.3))
+    fig = plots.forest(rows)
+    assert len(fig.axes[0].get_yticks()) == 5
+
+
+@pytest.mark.parametrize("holds,tag", [("no", "[¬Re]"), ("yes", "[Re]"), ("indistinguishable", "[¬Re]")])
+def test_first_screen_title_and_bullets_follow_the_records(holds, tag):
+    import copy
+
+    record = copy.deepcopy(_paper_record())
+    record["paired"]["scaled"]["reweighted_vs_restricted"]["holds"] = holds
+    claims = pd.DataFrame([{"claim": "c", "kind": "claim", "holds": "no"}, {"claim": "d", "kind": "claim",
+                                                                            "holds": "yes"}])
+    screen = report.first_screen(record, None, claims)
+    assert screen["title"].startswith(tag + " ")
+    s = record["paired"]["scaled"]["reweighted_vs_restricted"]
+    assert report.change_words(s["mean_rel_improvement"], "Restricted") in screen["bullets"][1]
+    assert screen["bullets"][-1].startswith("**Of the 2 verdicts on the paper's claims**, 1 hold")
+    assert len(screen["bullets"]) == 4  # no alternatives record: no "use instead" bullet
+    assert "years²/25" in screen["bullets"][0] and "lower is better" in screen["bullets"][0]

@@ -74,3 +74,28 @@ def paired_panels(groups, pair, *, scale=1.0, ylabel="", constant=None):
         ax.set_title(f"{title} (n = {len(rows)})", fontsize=9)
     np.atleast_1d(axes)[0].set_ylabel(ylabel)
     return fig
+
+
+def forest(rows: list[dict]):
+    """The first screen's forest plot: for each comparison of :func:`report.forest_rows`, the mean
+    relative change of the paper's method's test MSE (positive: worse) with its 95% t interval,
+    grouped by pixel convention; a comparison without an interval (too few usable splits) is a
+    hollow marker.  Linear in percent, with a line at no change."""
+    labels = [f"{r['against']}\n{r['pixels']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(rows) + 1.2))
+    for y, r in enumerate(rows):
+        colour = PALETTE["reweighted"] if r["pixels"].startswith("[0, 1]") else PALETTE["authors"]
+        if r["change"] is None:
+            continue
+        if r["low"] is not None:
+            ax.plot([100 * r["low"], 100 * r["high"]], [y, y], color=colour, lw=2)
+            ax.plot(100 * r["change"], y, "o", color=colour, ms=7)
+        else:
+            ax.plot(100 * r["change"], y, "o", mfc="white", mec=colour, ms=7)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(range(len(rows)), labels, fontsize=8.5)
+    ax.invert_yaxis()
+    ax.set_xlabel("test MSE of the paper's method against each, mean relative change (%): right is worse")
+    ax.grid(axis="y", visible=False)
+    fig.tight_layout()
+    return fig

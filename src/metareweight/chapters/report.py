@@ -15,7 +15,7 @@ import torch
 
 from ..models import Extractor, WeightNet
 from ..reference import PAPER_TABLE1
-from ..report import claim_rows, errata, headline
+from ..report import claim_rows, errata, first_screen, forest_rows, headline
 from ..table1 import column
 
 #: Table 1's unit: years² / 25.
@@ -49,9 +49,13 @@ def headline_facts(folder: Path, holds: pd.DataFrame, table1: dict) -> dict:
     """
     alternatives = read_optional(folder / "alternatives.json")
     best = alternatives.get("best_by_validation") if alternatives is not None else None
-    overall = headline(table1, best, claim_rows(holds), read_optional(folder / "authors_extractors.json"))
+    authors = read_optional(folder / "authors_extractors.json")
+    overall = headline(table1, best, claim_rows(holds), authors)
+    screen = first_screen(table1, best, claim_rows(holds), authors)
     return {"overall": overall, "constant_pu": float(column(table1["splits"], "constant").mean() / PAPER_UNIT),
-            "paper_rw_pu": PAPER_TABLE1["reweighted"][0]}
+            "paper_rw_pu": PAPER_TABLE1["reweighted"][0], "first_title": screen["title"],
+            "first_bullets": "\n".join(f"- {b}" for b in screen["bullets"]),
+            "forest_rows": forest_rows(table1, best)}
 
 
 def errata_table(table1: dict, chapters: dict) -> pd.DataFrame:
