@@ -45,3 +45,8 @@ def test_bad_table_arguments_are_refused():
         display.table(pd.DataFrame({"a": [1]}), "c", std="ddof")
     with pytest.raises(ValueError, match="needs a caption"):
         display.table(pd.DataFrame({"a": [1]}), " ")
+
+
+def test_markdown_becomes_html_with_its_text_escaped():
+    out = display.markdown_html("- **We find** a < b\n- two")
+    assert out.count("<li>") == 2 and "<strong>We find</strong>" in out and "a &lt; b" in out

@@ -42,6 +42,14 @@ def count_of(k: int, n: int, noun: str, plural_form: str | None = None) -> str:
     return f"{k:,} of {n:,} {word}"
 
 
+def markdown_html(text: str) -> str:
+    """Markdown (CommonMark) as HTML, for glued text that another page pastes (a pasted
+    ``text/markdown`` output is not rendered across pages)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").render(text)
+
+
 def _integral(column: pd.Series) -> bool:
     values = pd.to_numeric(column, errors="coerce").dropna()
     return len(values) > 0 and bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))

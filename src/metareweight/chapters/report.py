@@ -58,6 +58,18 @@ def headline_facts(folder: Path, holds: pd.DataFrame, table1: dict) -> dict:
             "forest_rows": forest_rows(table1, best)}
 
 
+def write_intro_figure(fig, root: Path) -> Path:
+    """Save the first screen's figure where the intro's ``{figure}`` reads it,
+    ``book/_generated/forest.png`` under ``root`` (a build folder, written by every build that runs
+    the report), atomically; returns the path."""
+    from ..cache import atomic_write
+
+    path = Path(root) / "book" / "_generated" / "forest.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight"))
+    return path
+
+
 def errata_table(table1: dict, chapters: dict) -> pd.DataFrame:
     """:func:`report.errata` as a table indexed by where the paper errs."""
     return pd.DataFrame(errata(table1, chapters),
