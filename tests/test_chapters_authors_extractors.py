@@ -162,7 +162,8 @@ def test_b_minus_cv_is_the_mean_paired_difference():
     cv_b = [{h: 2.0 for h in chapter.B_HEADS}, {h: 2.0 for h in chapter.B_HEADS} | {"all": 6.0}]
     diff = chapter.b_minus_cv({"cv": cv, "cv_b": cv_b})
     assert diff == {"all": 2.0, "restricted": 0.0, "reweighted": 0.0, "cnn_head": 0.0}
-    assert chapter.b_minus_cv_words(diff) == "all +2.00, restricted +0.00, reweighted +0.00, cnn_head +0.00"
+    assert chapter.b_minus_cv_words(diff) == ("All +2.00, Restricted +0.00, Reweighted (the paper's method) +0.00, "
+                                              "the CNN's own head +0.00")
     assert chapter.b_minus_cv_words(None) == "not run"
     with pytest.raises(ValueError):
         chapter.b_minus_cv({"cv": cv, "cv_b": cv_b[:1]})

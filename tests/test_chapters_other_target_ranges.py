@@ -67,7 +67,8 @@ def test_choice_table_marks_the_chosen():
     means = pd.Series({"label_shift": 1.23456, "soft_band": 2.0})
     table = chapter.choice_table(means, ["label_shift"])
     assert list(table["chosen"]) == [True, False]
-    assert table.loc["label_shift", "mean validation MSE (years²)"] == 1.235
+    assert table.loc["smoothed density ratio", "mean validation MSE (years²)"] == 1.235  # reader words
+    assert list(table.index) == ["smoothed density ratio", "soft band"] and table.index.name == "alternative"
     assert table["method"].str.len().min() > 0
 
 
@@ -134,9 +135,9 @@ def test_ratios_are_relative_to_the_constant():
 def test_ratio_tables_pivot_in_the_method_order():
     ratio = chapter.ratios(results_frame(), ["reweighted", "restricted"])
     styled = chapter.ratio_table(ratio, ["reweighted", "restricted"])
-    assert list(styled.data.columns) == ["reweighted", "restricted"]
+    assert list(styled.data.columns) == ["Reweighted (the paper's method)", "Restricted"]
     words = chapter.ratio_interval_table(ratio, ["reweighted", "restricted"])
-    assert words.loc["14-21", "reweighted"] == "0.333 (0.333 to 0.333)"
+    assert words.loc["14-21", "Reweighted (the paper's method)"] == "0.333 (0.333 to 0.333)"
 
 
 def test_ratio_figure_draws_one_series_per_method():

@@ -175,7 +175,7 @@ def b_minus_cv(rows: dict) -> dict:
 def b_minus_cv_words(diff: dict | None) -> str:
     """The differences of :func:`b_minus_cv` as "head +x.xx, ..." (glue key ``b_vs_cv``), or
     "not run" when ``diff`` is None."""
-    return "not run" if diff is None else ", ".join(f"{h} {v:+.2f}" for h, v in diff.items())
+    return "not run" if diff is None else ", ".join(f"{display_name(h)} {v:+.2f}" for h, v in diff.items())
 
 
 def comparison_record(summary: dict, holds: str, adjusted_p: float) -> dict:

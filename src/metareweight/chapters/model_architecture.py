@@ -11,6 +11,7 @@ from torch import nn
 
 from ..experiment import AGE_SCALE, years2
 from ..extractor import predict, to_tensor
+from ..names import display_name
 from ..plots import PALETTE
 from ..splits import in_range
 from ..verdicts import is_true
@@ -147,9 +148,10 @@ def add_verdicts(verdicts, extractor, weight_net, trained, splits, cfg) -> None:
                          extractors=n_distinct), kind="setup")
     hidden = weight_net.net[0].out_features
     verdicts.add("weight network: one hidden layer of 20, output 1/(x²+1)", "§4.2", "20 units, 1/(x²+1)",
-                 f"hidden {hidden} ({cfg.weight_activation}), output {cfg.weight_output}",
+                 f"hidden {hidden} ({cfg.weight_activation}), output {display_name(cfg.weight_output)}",
                  is_true(hidden == PAPER_HIDDEN and cfg.weight_output == PAPER_OUTPUT,
-                         "20 hidden units and the 1/(x²+1) map", hidden=hidden, output=cfg.weight_output),
+                         "20 hidden units and the 1/(x²+1) map", hidden=hidden,
+                         output=display_name(cfg.weight_output)),
                  kind="setup")
     verdicts.add("ridge penalty λ = 5e-3 as the paper's formula writes it, (XᵀWX + λI)⁻¹", "§3.1, §4.2", "λ = 5e-3",
                  ridge_words(cfg, len(splits[0].train_all)),

@@ -64,9 +64,10 @@ def main_band_choice(faces, cfg) -> pd.Series:
 def choice_table(valid_means: pd.Series, chosen) -> pd.DataFrame:
     """The choice on validation: each alternative's mean validation MSE (years², three
     decimals), whether it is among ``chosen``, and what the method is."""
-    return pd.DataFrame({"mean validation MSE (years²)": valid_means.round(3),
-                         "chosen": valid_means.index.isin(chosen),
-                         "method": [ALTERNATIVES[m] for m in valid_means.index]})
+    frame = pd.DataFrame({"mean validation MSE (years²)": valid_means.round(3),
+                          "chosen": valid_means.index.isin(chosen),
+                          "method": [ALTERNATIVES[m] for m in valid_means.index]})
+    return frame.rename(index=display_name).rename_axis("alternative")
 
 
 def setup_glue(main_band, chosen, bands, n_splits: int) -> dict:
@@ -145,8 +146,8 @@ def ratios(results: pd.DataFrame, methods) -> pd.DataFrame:
 def ratio_table(ratio: pd.DataFrame, methods):
     """The mean ratios of :func:`ratios`, one row per band and one column per method (styled to
     three decimals)."""
-    return ratio.pivot_table(index="band", columns="method", values="mean ratio", sort=False)[list(methods)] \
-        .style.format("{:.3f}")
+    table = ratio.pivot_table(index="band", columns="method", values="mean ratio", sort=False)[list(methods)]
+    return table.rename(columns=display_name).style.format("{:.3f}")
 
 
 def ratio_interval_table(ratio: pd.DataFrame, methods) -> pd.DataFrame:
@@ -154,7 +155,8 @@ def ratio_interval_table(ratio: pd.DataFrame, methods) -> pd.DataFrame:
     high)", one row per band and one column per method."""
     words = [f"{r['mean ratio']:.3f} ({r['CI low']:.3f} to {r['CI high']:.3f})" for _, r in ratio.iterrows()]
     return ratio.assign(**{"mean ratio (95% CI)": words}).pivot_table(
-        index="band", columns="method", values="mean ratio (95% CI)", aggfunc="first", sort=False)[list(methods)]
+        index="band", columns="method", values="mean ratio (95% CI)", aggfunc="first", sort=False)[list(methods)] \
+        .rename(columns=display_name)
 
 
 def ratio_figure(ratio: pd.DataFrame, bands, methods, chosen):
