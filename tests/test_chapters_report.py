@@ -103,6 +103,8 @@ def test_cold_seconds_and_the_cost_tables(tmp_path):
     assert times.loc["seeds", "wall seconds, this build"] == 30.0
     assert times.loc["age-prediction-accuracy", "cold compute seconds (records)"] == 12
     assert np.isnan(times.loc["age-prediction-accuracy", "wall seconds, this build"])
+    assert times.index[-1] == "total"
+    assert times.loc["total"].tolist() == [times.iloc[:-1, 0].sum(), times.iloc[:-1, 1].sum()]
 
 
 def test_environment_table():

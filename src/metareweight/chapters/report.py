@@ -13,7 +13,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from ..display import plural
 from ..models import Extractor, WeightNet
+from ..names import display_name
 from ..reference import PAPER_TABLE1
 from ..report import claim_rows, errata, first_screen, forest_rows, headline
 from ..table1 import column
@@ -118,9 +120,11 @@ def checklist_table(table1: dict) -> pd.DataFrame:
         ("ridge head", 401, f"{n} splits",
          f"λ = {settings['ridge_lambda']:g} x {penalty_symbol(settings['ridge_penalty'])}: the paper's λ, the code's "
          "scaling; not tuned (the alternatives chapter tunes it on validation rows, grid 1e-5 to 10)"),
-        ("weight network h_θ", n_w, f"{n} splits x 1 meta seed (the seeds chapter adds more)",
+        ("weight network h_θ", n_w, f"{n} splits x {plural(len(table1.get('meta_seeds', [0])), 'meta seed')} (the "
+         "seeds chapter adds more)",
          f"hidden {settings['weight_hidden']} (paper), {settings['weight_activation']} (code), output "
-         f"{settings['weight_output']} (paper), Adam {meta['lr']:g}, clip {meta['clip']:g}, {meta['steps']} steps "
+         f"{display_name(settings['weight_output'])} (paper), Adam {meta['lr']:g}, clip {meta['clip']:g}, "
+         f"{meta['steps']} steps "
          f"({meta['name']} settings); not tuned"),
     ], columns=["model", "parameters", "runs behind each number", "hyperparameters: value, bound, how chosen"]
     ).set_index("model")
@@ -154,11 +158,13 @@ def wall_seconds(run_dir: Path) -> dict:
 
 def times_table(wall: dict, cost: dict) -> pd.DataFrame:
     """Chapter -> this build's wall seconds beside the cold compute seconds its records report
-    (their sum over parts, rounded), for every chapter with either."""
+    (their sum over parts, rounded), for every chapter with either, and a last row ``total``."""
     cold = {c: sum(float(s) for s in (parts or {}).values() if s is not None) for c, parts in cost.items()}
-    return pd.DataFrame([{"chapter": c, "wall seconds, this build": wall.get(c),
-                          "cold compute seconds (records)": round(cold.get(c, 0.0)) if c in cold else None}
-                         for c in dict.fromkeys([*wall, *cold])]).set_index("chapter")
+    table = pd.DataFrame([{"chapter": c, "wall seconds, this build": wall.get(c),
+                           "cold compute seconds (records)": round(cold.get(c, 0.0)) if c in cold else None}
+                          for c in dict.fromkeys([*wall, *cold])]).set_index("chapter")
+    table.loc["total"] = table.sum(numeric_only=True, min_count=1)
+    return table
 
 
 def machine() -> str:
