@@ -97,13 +97,27 @@ TABLES = """() => {
 }"""
 
 
+# The text a reader reads: code (cells, inline code, listings) and closed boxes left out.
+READER_TEXT = """() => {
+  const skip = 'pre, code, .cell_input, script, style, details:not([open])';
+  const root = document.querySelector('article') || document.body, out = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const p = walker.currentNode.parentElement;
+    const shown = p && (!p.closest(skip) || (p.closest('summary') && !p.closest('pre, code')));
+    if (shown) out.push(walker.currentNode.textContent);
+  }
+  return out.join(' ');
+}"""
+
+
 def reader_problems(page, names: list[str]) -> list[str]:
     """The reader's rules on an open page (see the module docstring)."""
     problems = []
     tables = page.evaluate(TABLES)
     problems += [f"table cell cut: …{text}" for text in tables["cut"]]
     problems += [f"table wider than its column and not scrolling: {text}" for text in tables["wide"]]
-    body = page.inner_text("article") if page.query_selector("article") else page.inner_text("body")
+    body = page.evaluate(READER_TEXT)
     if re.search(r"\bnan\b", body, flags=re.IGNORECASE):
         problems.append("a visible nan: " + re.search(r".{0,40}\bnan\b.{0,20}", body, flags=re.I).group(0))
     if "(eq-" in body:
