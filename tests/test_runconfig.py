@@ -180,3 +180,17 @@ def test_environment_context_sets_and_restores(monkeypatch):
     with settings.environment(METAREWEIGHT_TEST_A="during", METAREWEIGHT_TEST_B="new"):
         assert os.environ["METAREWEIGHT_TEST_A"] == "during" and os.environ["METAREWEIGHT_TEST_B"] == "new"
     assert os.environ["METAREWEIGHT_TEST_A"] == "before" and "METAREWEIGHT_TEST_B" not in os.environ
+
+
+def test_the_rerun_command_keeps_the_overrides_and_changes_one_setting(monkeypatch):
+    from metareweight import runconfig
+
+    cfg = resolve_declared("quick", {"meta_seeds": None, "target_low": 15, "meta_seed": None, "epochs": None})
+    plain, changed = runconfig.rerun_command(cfg, "seeds")
+    assert plain == "python -m metareweight.runbook --profile quick --only seeds -p target_low 15"
+    assert changed == plain + f" -p meta_seed {PROFILES['quick']['meta_seed'] + 1}"  # a seed: always valid
+    no_seed = resolve_declared("quick", {"meta_seeds": None, "epochs": None})
+    assert runconfig.rerun_command(no_seed, "x")[1].endswith(f"-p epochs {PROFILES['quick']['epochs']}")
+    monkeypatch.setenv("METAREWEIGHT_CHAPTER", "seeds")
+    box = runconfig.rerun_box(cfg).data
+    assert "Rerun this chapter" in box and "--only seeds -p target_low 15" in box

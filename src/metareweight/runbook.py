@@ -161,10 +161,10 @@ def execute(name: str, root: Path, profile: str, params: dict, log=print, out_di
         executed.metadata["metareweight"] = {**exported, "declared": sorted(set(declared) - {"profile"}),
                                              # this execution's wall time (cache hits included)
                                              "wall_seconds": round(time.perf_counter() - started, 1)}
-        for cell in executed.cells:  # papermill's injected parameters stay available, collapsed
-            tags = cell.metadata.setdefault("tags", [])
-            if "injected-parameters" in tags and "hide-cell" not in tags:
-                tags.append("hide-cell")
+        for cell in executed.cells:  # the parameters (declared and injected) leave the page: the
+            tags = cell.metadata.setdefault("tags", [])  # settings box shows every value read
+            if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
+                cell.metadata["tags"] = [t for t in tags if t != "hide-cell"] + ["remove-cell"]
         atomic_write(partial, lambda tmp_path: nbformat.write(executed, tmp_path))
         os.replace(partial, target)
         log(f"  {name}: {time.perf_counter() - started:.0f} s")

@@ -70,6 +70,39 @@ def settings_box(cfg: Config):
                 f'<table class="table">{body}</table></details>')
 
 
+def rerun_command(cfg: Config, chapter: str) -> tuple[str, str]:
+    """The command that reruns ``chapter`` with this run's profile and overrides, and the same
+    with one of its declared settings changed: a seed (``*_seed``, plus one, always a valid
+    value), or else the first declared setting, at its own value, to show the form."""
+    base = f"python -m metareweight.runbook --profile {cfg['profile']} --only {chapter or '<chapter>'}"
+    overrides = current_overrides(cfg)
+    given = "".join(f" -p {k} {v}" for k, v in sorted(overrides.items()))
+    declared = sorted(k for k in cfg.declared if k != "profile" and k not in overrides)
+    seeds = [k for k in declared if k.endswith("_seed")]
+    if seeds:
+        example = f" -p {seeds[0]} {dict.__getitem__(cfg, seeds[0]) + 1}"
+    elif declared:
+        example = f" -p {declared[0]} {dict.__getitem__(cfg, declared[0])}"
+    else:
+        example = ""
+    return base + given, base + given + example
+
+
+def rerun_box(cfg: Config):
+    """The box that ends every chapter: how to rerun it, and how to rerun it with a setting
+    changed (into ``results/<profile>-<hash>/``, never over the book's records)."""
+    from IPython.display import HTML
+
+    from .settings import chapter
+
+    plain, changed = rerun_command(cfg, chapter())
+    return HTML('<div class="admonition tip"><p class="admonition-title">Rerun this chapter</p>'
+                f"<p>From the repository root, with <code>UTKFACE</code> set:</p><pre>{html.escape(plain)}</pre>"
+                "<p>With a setting changed (any setting in the box at the top; the records go to "
+                f"<code>results/&lt;profile&gt;-&lt;hash&gt;/</code>, never over the book's):</p>"
+                f"<pre>{html.escape(changed)}</pre></div>")
+
+
 def export(path: str | Path, cfg: Config | None) -> None:
     """Write ``{"config": record, "read": settings read}`` for the runbook (atomically)."""
     payload = {"config": record(cfg) if cfg is not None else _data(), "read": sorted(settings_read())}

@@ -50,7 +50,12 @@ def test_every_chapter_shows_its_settings_box_and_hides_its_setup(name):
             if "text/html" in o.get("data", {}) and "Settings of this run" in o["data"]["text/html"]]
     assert len(html) == 1, f"{name}: expected one 'Settings of this run' box"
     first_code = next(c for c in nb.cells if c.cell_type == "code")
-    assert "hide-cell" in first_code.metadata.get("tags", []), f"{name}: parameters cell is not collapsed"
+    assert "remove-cell" in first_code.metadata.get("tags", []), f"{name}: parameters cell is on the page"
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert all("remove-cell" in c.metadata["tags"] for c in injected), f"{name}: injected parameters on the page"
+    reruns = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if "Rerun this chapter" in o.get("data", {}).get("text/html", "")]
+    assert len(reruns) == 1 and f"--only {name}" in reruns[0]["data"]["text/html"], f"{name}: no rerun box"
     first = nb.cells[0].source.splitlines()[0]
     assert first.startswith("# "), f"{name}: does not open on its title"
 
