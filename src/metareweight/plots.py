@@ -15,6 +15,10 @@ PALETTE = {
     "cnn_head": "#9467bd",
     "authors": "#8c564b",
 }
+#: Colours of the two pixel conventions and of the target band: none is a method's colour, so
+#: red always means the re-weighted head.
+PIXELS = {"scaled": "#222222", "code": "#ff7f0e"}
+BAND = "#e8c547"
 
 
 def style() -> None:
@@ -45,7 +49,7 @@ def age_histogram(ages, low, high):
     fig, ax = plt.subplots(figsize=(7, 3))
     bins = np.arange(ages.min(), ages.max() + 2) - 0.5
     ax.hist(ages, bins=bins, color="#4c72b0")
-    ax.axvspan(low - 0.5, high + 0.5, color=PALETTE["reweighted"], alpha=0.2,
+    ax.axvspan(low - 0.5, high + 0.5, color=BAND, alpha=0.35,
                label=f"target range {low}-{high}")
     ax.set_xlabel("age (years)")
     ax.set_ylabel("images")
@@ -84,7 +88,7 @@ def forest(rows: list[dict]):
     labels = [f"{r['against']}\n{r['pixels']}" for r in rows]
     fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(rows) + 1.2))
     for y, r in enumerate(rows):
-        colour = PALETTE["reweighted"] if r["pixels"].startswith("[0, 1]") else PALETTE["authors"]
+        colour = PIXELS["scaled"] if r["pixels"].startswith("[0, 1]") else PIXELS["code"]
         if r["change"] is None:
             continue
         if r["low"] is not None:

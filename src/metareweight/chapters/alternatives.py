@@ -266,7 +266,7 @@ def league_figure(test: dict):
     figure."""
     order = test["scaled"].div(test["scaled"]["constant"], axis=0).mean().sort_values().index.tolist()
     fig, ax = plt.subplots(figsize=(10, 4))
-    colours = (("scaled", plots.PALETTE["reweighted"]), ("code", plots.PALETTE["restricted"]))
+    colours = (("scaled", plots.PIXELS["scaled"]), ("code", plots.PIXELS["code"]))
     for i, (conv, colour) in enumerate(colours):
         rel = test[conv].div(test[conv]["constant"], axis=0)
         x = np.arange(len(order)) + (i - 0.5) * 0.35

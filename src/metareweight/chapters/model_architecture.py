@@ -12,7 +12,7 @@ from torch import nn
 from ..experiment import AGE_SCALE, years2
 from ..extractor import predict, to_tensor
 from ..names import display_name
-from ..plots import PALETTE
+from ..plots import BAND
 from ..splits import in_range
 from ..verdicts import is_true
 
@@ -109,7 +109,7 @@ def prediction_scatter(true: np.ndarray, pred: np.ndarray, low: int, high: int):
     fig, ax = plt.subplots(figsize=(4.5, 4.2))
     ax.scatter(true, pred, s=5, alpha=0.5)
     ax.plot([0, 100], [0, 100], color="k", lw=0.8)
-    ax.axvspan(low - 0.5, high + 0.5, color=PALETTE["reweighted"], alpha=0.15)
+    ax.axvspan(low - 0.5, high + 0.5, color=BAND, alpha=0.3)
     ax.set_xlabel("true age (years)")
     ax.set_ylabel("predicted age (years)")
     return fig
