@@ -95,7 +95,12 @@ def test_verdict_table_orders_chapters_escapes_text_and_colours_outcomes():
     assert html.index('href="method.html"') < html.index('href="seeds.html"') < html.index('href="zeta.html"')
     assert "a &lt; b &amp; c" in html and "&lt;Method&gt;" in html and "<Method>" not in html
     assert html.count(report.OUTCOME_COLOURS["no"]) == 2 and html.count(report.OUTCOME_COLOURS["yes"]) == 1
-    assert html.count("<tr>") == 4  # the header and three rows
+    # the header, one kind heading, three chapter headings, three rows; the outcome leads each row
+    assert html.count("<tr>") == 8 and "<tr><td style='color:" in html
+    assert html.count("<details><summary>criterion</summary>|d| &lt;= 2 se</details>") == 3
+    setup = {**row, "kind": "setup", "claim": "our setup"}
+    both = report.verdict_table({"method": {"title": "M", "rows": [setup, row]}})
+    assert both.index(">a &lt; b &amp; c<") < both.index(">our setup<")  # claims of the paper first
     assert "near its threshold" not in html  # no row has a margin
 
 

@@ -216,25 +216,40 @@ def near_threshold_rows(chapters: dict) -> list[tuple[str, dict]]:
 
 
 def verdict_table(chapters: dict) -> str:
-    """Every verdict row as one HTML table (kind, claim, section, a link to its chapter, paper,
-    ours, criterion, outcome in its colour), chapters in the book's order; all text escaped.  A
-    verdict near its threshold (:func:`near_threshold_rows`) says so beside its outcome."""
+    """Every verdict row as one HTML table, the claims of the paper first, then our setup, our
+    code's correctness and the questions beyond the paper; within each kind, chapters in the
+    book's order under a heading row that links the chapter.  Each row leads with its outcome (in
+    its colour), then the claim, the paper's section, the paper's value and ours, with the
+    criterion in a collapsed block.  A verdict near its threshold (:func:`near_threshold_rows`)
+    says so beside its outcome.  All text is escaped."""
     order = [c for c in CHAPTER_ORDER if c in chapters] + sorted(set(chapters) - set(CHAPTER_ORDER))
     cells = []
-    for chapter in order:
-        v = chapters[chapter]
-        link = f'<a href="{chapter}.html">{html.escape(v["title"] or chapter)}</a>'
-        near = near_threshold(v, META)
-        for r in v["rows"]:
-            text = [html.escape(str(r[k])) for k in ("kind", "claim", "section")]
-            more = [html.escape(str(r[k])) for k in ("paper", "ours", "criterion")]
-            flag = (f"<br><small>near its threshold (margin {r['margin']:.1e}): may flip</small>"
-                    if any(r is x for x in near) else "")
-            outcome = f"<td style='color:{OUTCOME_COLOURS[r['holds']]};font-weight:bold'>{r['holds']}{flag}</td>"
-            cells.append("<tr>" + "".join(f"<td>{t}</td>" for t in [*text, link, *more]) + outcome + "</tr>")
-    head = "".join(f"<th>{h}</th>" for h in ("kind", "claim", "paper §", "chapter", "paper", "ours", "criterion",
-                                             "holds"))
-    return f"<table class='table'><thead><tr>{head}</tr></thead><tbody>{''.join(cells)}</tbody></table>"
+    for kind in ("claim", *(k for k in KINDS if k != "claim")):
+        rows_of_kind = [(c, r) for c in order for r in chapters[c]["rows"] if r.get("kind") == kind]
+        if not rows_of_kind:
+            continue
+        cells.append(f"<tr><th colspan='5' style='text-align:left'>{html.escape(KIND_WORDS[kind].capitalize())}"
+                     "</th></tr>")
+        for chapter in order:
+            mine = [r for c, r in rows_of_kind if c == chapter]
+            if not mine:
+                continue
+            v = chapters[chapter]
+            link = f'<a href="{chapter}.html">{html.escape(v["title"] or chapter)}</a>'
+            cells.append(f"<tr><td colspan='5'><em>{link}</em></td></tr>")
+            near = near_threshold(v, META)
+            for r in mine:
+                flag = (f"<br><small>near its threshold (margin {r['margin']:.1e}): may flip</small>"
+                        if any(r is x for x in near) else "")
+                outcome = (f"<td style='color:{OUTCOME_COLOURS[r['holds']]};font-weight:bold'>{r['holds']}{flag}"
+                           "</td>")
+                text = [html.escape(str(r[k])) for k in ("claim", "section", "paper")]
+                ours = (f"<td>{html.escape(str(r['ours']))}<details><summary>criterion</summary>"
+                        f"{html.escape(str(r['criterion']))}</details></td>")
+                cells.append("<tr>" + outcome + "".join(f"<td>{t}</td>" for t in text) + ours + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("holds", "claim", "paper §", "paper", "ours (criterion below)"))
+    return (f"<div class='mrw-table' style='overflow-x:auto'><table class='table'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(cells)}</tbody></table></div>")
 
 
 def errata(table1: dict, chapters: dict) -> list[tuple[str, str, str]]:
