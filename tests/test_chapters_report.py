@@ -111,3 +111,18 @@ def test_environment_table():
     env = chapter.environment_table(_table1())["value"]
     assert env["torch"] == "2.0" and env["data sha256"] == "abc" and env["overrides"] == '{"epochs": 3}'
     assert "CPU cores" in env["machine"] and env["machine"] == chapter.machine()
+
+
+def test_the_checklist_links_pages_that_exist():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    html = chapter.checklist_html()
+    assert html.count("<tr>") == len(chapter.CHECKLIST) + 1
+    for _, _, target, _ in chapter.CHECKLIST:
+        if target.startswith("repo:"):
+            assert (root / target.removeprefix("repo:")).exists(), target
+        elif target.endswith(".html") and not target.startswith(".."):
+            assert (root / "notebooks" / target.replace(".html", ".md")).exists(), target
+        elif target.startswith(".."):
+            assert (root / "book" / Path(target).name.replace(".html", ".md")).exists(), target

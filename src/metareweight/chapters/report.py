@@ -72,6 +72,51 @@ def write_intro_figure(fig, root: Path) -> Path:
     return path
 
 
+#: The reproducibility checklist (items of the NeurIPS and ACL checklists), each answered with
+#: the page of this book or the file of the repository that answers it: (item, answer, link
+#: target, link text).  A page target is a chapter's HTML name; a file target starts with "repo:".
+CHECKLIST = (
+    ("The mathematical setting, the algorithm and the model", "the closed-form method and its hypergradient, "
+     "checked against scikit-learn and finite differences", "method.html", "Method (§3)"),
+    ("The dataset: source, preprocessing, splits", "UTKFace crop_part1 by its sha256, the pixel conventions, the "
+     "split protocol and the dependence between splits", "dataset-setup.html", "Dataset setup (§4.1)"),
+    ("Code with its dependencies", "one package; pyproject.toml is the one list of dependencies", "repo:README.md",
+     "README.md"),
+    ("Training and evaluation code, and the trained models", "every notebook of this book; the extractors ship "
+     "with the repository, each named by its settings", "model-architecture.html", "Model architecture (§4.2)"),
+    ("Commands that reproduce every number", "make book, or one chapter with the box at its end",
+     "../../book/building.html", "Building and rerunning the book"),
+    ("Hyperparameters: values, ranges and how they were chosen", "the table below; every choice where the "
+     "paper is silent or differs from its code is on the errata page", "../../book/errata.html", "Errata"),
+    ("Number of runs and seeds behind each number", "8 splits, 3 meta seeds per re-weighted number, extra "
+     "meta and extractor seeds", "seeds.html", "Seeds"),
+    ("Error bars and their convention", "± is named on every table: the population std over splits (ddof = 0) "
+     "or the sample std (ddof = 1); t intervals over splits", "age-prediction-accuracy.html",
+     "Age prediction accuracy (§4.3)"),
+    ("Statistical tests and multiple comparisons", "exact sign-flip tests over splits, Holm within each "
+     "chapter's family, 'indistinguishable' as an outcome", "age-prediction-accuracy.html",
+     "Age prediction accuracy (§4.3)"),
+    ("Compute: hardware and run time", "the tables at the end of this page", "#compute-cost-and-environment",
+     "Compute cost and environment"),
+)
+
+
+def checklist_html() -> str:
+    """:data:`CHECKLIST` as an HTML table: item, answer, and a link to where it is answered."""
+    import html
+
+    rows = []
+    for item, answer, target, text in CHECKLIST:
+        href = target.removeprefix("repo:")
+        if target.startswith("repo:"):
+            link = f"<code>{html.escape(href)}</code> in the repository"
+        else:
+            link = f'<a href="{html.escape(href)}">{html.escape(text)}</a>'
+        rows.append(f"<tr><td>{html.escape(item)}</td><td>{html.escape(answer)}</td><td>{link}</td></tr>")
+    return ("<div class='mrw-table'><table class='table'><thead><tr><th>checklist item</th><th>answer</th>"
+            f"<th>where</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+
+
 def errata_table(table1: dict, chapters: dict) -> pd.DataFrame:
     """:func:`report.errata` as a table indexed by where the paper errs."""
     return pd.DataFrame(errata(table1, chapters),
