@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from metareweight.chapters import appendix_piecewise_toy as ch
-from metareweight.toys import Toy, align_fit, least_squares, make_piecewise_1d
+from metareweight.toys import AlignSettings, Toy, align_fit, least_squares, make_piecewise_1d
 from metareweight.verdicts import Verdicts
 
 
@@ -43,8 +43,8 @@ def test_data_glue_on_the_toy():
 def test_main_runs_are_the_loop_from_theta_zero():
     toy, cfg = make_piecewise_1d(40), tiny_cfg()
     value, diff = ch.main_runs(toy, cfg)
-    direct = align_fit(toy.X, toy.y, toy.X[toy.valid], toy.y[toy.valid], formulation="difference", steps=12,
-                       lr=1e-2, valid_ema=1.0)
+    direct = align_fit(toy.X, toy.y, toy.X[toy.valid], toy.y[toy.valid],
+                       AlignSettings(formulation="difference", steps=12, lr=1e-2, valid_ema=1.0))
     np.testing.assert_allclose(diff.coef, direct.coef)
     assert value.history["step"][-1] == 12 and not np.allclose(value.coef, diff.coef)
 
@@ -91,8 +91,8 @@ def test_robustness_runs_cover_every_direction_and_start():
     runs = ch.robustness_runs(toy, cfg)
     assert list(runs) == [(f, label) for f in ch.FORMULATIONS for label, _ in ch.DIRECTIONS]
     assert all(len(r) == 3 for r in runs.values())
-    first = align_fit(toy.X, toy.y, toy.X[toy.valid], toy.y[toy.valid], formulation="value", steps=12, lr=1e-2,
-                      valid_ema=0.02, seed=3)
+    first = align_fit(toy.X, toy.y, toy.X[toy.valid], toy.y[toy.valid],
+                      AlignSettings(formulation="value", steps=12, lr=1e-2, valid_ema=0.02, seed=3))
     np.testing.assert_allclose(runs[("value", "code: average of g_v")][1].coef, first.coef)
 
 

@@ -3,6 +3,7 @@ import pytest
 
 from metareweight import toys
 from metareweight.toys import (
+    AlignSettings,
     align_fit,
     align_fit_cached,
     alignment_components,
@@ -75,22 +76,21 @@ def test_top_fraction_and_precision():
 
 
 def test_difference_formulation_recovers_slope_four(toy):
-    res = align_fit(toy.X, toy.y, toy.X[toy.valid], toy.y[toy.valid], formulation="difference",
-                    steps=3000)
+    res = align_fit(toy.X, toy.y, toy.X[toy.valid], toy.y[toy.valid],
+                    AlignSettings(formulation="difference", steps=3000))
     assert res.coef[0] == pytest.approx(4.0, abs=0.1)
     assert set(np.flatnonzero(res.weights > 0.5)) <= set(range(88, 100))
 
 
 def test_value_formulation_does_not_reach_slope_four(toy):
-    res = align_fit(toy.X, toy.y, toy.X[toy.valid], toy.y[toy.valid], formulation="value",
-                    steps=3000)
+    res = align_fit(toy.X, toy.y, toy.X[toy.valid], toy.y[toy.valid], AlignSettings(formulation="value", steps=3000))
     assert res.coef[0] < 3.0
 
 
 def test_alignment_is_deterministic_for_a_seed(toy):
     kw = dict(formulation="value", steps=200, seed=5)
-    a = align_fit(toy.X, toy.y, toy.X[toy.valid], toy.y[toy.valid], **kw)
-    b = align_fit(toy.X, toy.y, toy.X[toy.valid], toy.y[toy.valid], **kw)
+    a = align_fit(toy.X, toy.y, toy.X[toy.valid], toy.y[toy.valid], AlignSettings(**kw))
+    b = align_fit(toy.X, toy.y, toy.X[toy.valid], toy.y[toy.valid], AlignSettings(**kw))
     np.testing.assert_array_equal(a.weights, b.weights)
     np.testing.assert_array_equal(a.coef, b.coef)
 
@@ -109,8 +109,8 @@ def test_relu_rule_is_the_papers_relu_of_the_dot_product(toy):
     """rule="relu" without preconditioning and with the current g_v: w_i = ReLU(g_i . g_v) up to a
     common positive factor (which the weighted mean loss cancels)."""
     Xv, yv = toy.X[toy.valid], toy.y[toy.valid]
-    res = align_fit(toy.X, toy.y, Xv, yv, formulation="value", steps=1, rule="relu", valid_ema=1.0,
-                    precondition_after=None)
+    res = align_fit(toy.X, toy.y, Xv, yv,
+                    AlignSettings(formulation="value", steps=1, rule="relu", valid_ema=1.0, precondition_after=None))
     dots = alignment_components(toy.X, toy.y, Xv, yv, np.zeros(1), 0.0).sum(axis=1)  # at theta = 0
     relu = np.maximum(dots, 0.0)
     assert relu.max() > 0 and (relu == 0).any()
@@ -122,11 +122,11 @@ def test_cached_alignment_equals_the_loop_and_is_computed_once(toy, tmp_path, mo
     monkeypatch.delenv("METAREWEIGHT_FRESH", raising=False)
     data = (toy.X, toy.y, toy.X[toy.valid], toy.y[toy.valid])
     kw = dict(formulation="difference", steps=300, seed=2, record_every=50)
-    ref = align_fit(*data, **kw)
-    cold = align_fit_cached(*data, **kw)
+    ref = align_fit(*data, AlignSettings(**kw))
+    cold = align_fit_cached(*data, AlignSettings(**kw))
     calls = []
     monkeypatch.setattr(toys, "align_fit", lambda *a, **k: calls.append(1))  # a recomputation would fail
-    warm = align_fit_cached(*data, **kw)
+    warm = align_fit_cached(*data, AlignSettings(**kw))
     assert calls == [] and len(list((tmp_path / "toys").glob("*.npz"))) == 1
     for res in (cold, warm):
         np.testing.assert_array_equal(res.coef, ref.coef)
@@ -139,6 +139,15 @@ def test_cached_alignment_equals_the_loop_and_is_computed_once(toy, tmp_path, mo
         np.testing.assert_array_equal(np.array(res.history["coef"]), np.array(ref.history["coef"]))
     # another argument is another entry
     monkeypatch.setattr(toys, "align_fit", align_fit)
-    other = align_fit_cached(*data, **{**kw, "seed": 3})
+    other = align_fit_cached(*data, AlignSettings(**{**kw, "seed": 3}))
     assert not np.array_equal(other.weights, ref.weights)
     assert len(list((tmp_path / "toys").glob("*.npz"))) == 2
+
+
+def test_align_settings_are_checked_when_built():
+    with pytest.raises(ValueError, match="unknown formulation 'ratio'"):
+        AlignSettings(formulation="ratio")
+    with pytest.raises(ValueError, match="unknown rule 'max'"):
+        AlignSettings(rule="max")
+    with pytest.raises(TypeError, match="AlignSettings"):
+        align_fit(np.zeros((3, 1)), np.zeros(3), np.zeros((2, 1)), np.zeros(2), {"steps": 1})

@@ -19,7 +19,7 @@ formulations:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -211,25 +211,38 @@ class AlignmentResult:
     history: dict = field(default_factory=dict)
 
 
-def align_fit(
-    X,
-    y,
-    X_valid,
-    y_valid,
-    *,
-    formulation="value",
-    steps=10000,
-    lr=1e-2,
-    rms_alpha=0.95,
-    rule="sign",
-    weight_step=5000.0,
-    precondition_after=50,
-    valid_ema=1.0,
-    seed=None,
-    init_scale=1.0,
-    record_every=100,
-    eps=1e-8,
-):
+@dataclass(frozen=True)
+class AlignSettings:
+    """How :func:`align_fit` runs (each field is described in its docstring): the
+    ``formulation``, ``steps``, RMSprop's ``lr`` and ``rms_alpha``, the weight ``rule`` and its
+    ``weight_step``, ``precondition_after``, ``valid_ema``, the start (``seed``, ``init_scale``),
+    ``record_every`` and ``eps``.  Values are checked when it is built."""
+
+    formulation: str = "value"
+    steps: int = 10000
+    lr: float = 1e-2
+    rms_alpha: float = 0.95
+    rule: str = "sign"
+    weight_step: float = 5000.0
+    precondition_after: int | None = 50
+    valid_ema: float = 1.0
+    seed: int | None = None
+    init_scale: float = 1.0
+    record_every: int = 100
+    eps: float = 1e-8
+
+    def __post_init__(self):
+        if self.formulation not in FORMULATIONS:
+            raise ValueError(f"unknown formulation {self.formulation!r}; choose one of {FORMULATIONS}")
+        if self.rule not in RULES:
+            raise ValueError(f"unknown rule {self.rule!r}; choose one of {RULES}")
+
+
+#: The settings of :func:`align_fit` when none are given.
+DEFAULT_ALIGN = AlignSettings()
+
+
+def align_fit(X, y, X_valid, y_valid, settings: AlignSettings = DEFAULT_ALIGN):
     """Fit a linear model on examples weighted by gradient alignment with the validation loss.
 
     Each step, at the current parameters theta, every training example's loss gradient ``g_i``
@@ -242,6 +255,8 @@ def align_fit(
     ----------
     X : ndarray of shape (n_samples, n_features);  y : ndarray of shape (n_samples,)
     X_valid : ndarray of shape (n_valid, n_features);  y_valid : ndarray of shape (n_valid,)
+    settings : :class:`AlignSettings`, whose fields are:
+
     formulation : {"value", "difference"}
         ``"value"``: model ``x.a + b``, loss ``(x_i.a + b - y_i)^2``, validation loss the MSE.
         ``"difference"``: model ``(x_i - x_j).a`` for ``y_i - y_j``; example i's gradient is its
@@ -276,10 +291,12 @@ def align_fit(
     -------
     AlignmentResult
     """
-    if formulation not in FORMULATIONS:
-        raise ValueError(f"unknown formulation {formulation!r}; choose one of {FORMULATIONS}")
-    if rule not in RULES:
-        raise ValueError(f"unknown rule {rule!r}; choose one of {RULES}")
+    if not isinstance(settings, AlignSettings):
+        raise TypeError(f"align_fit: settings must be an AlignSettings, got {type(settings).__name__}")
+    formulation, steps, lr, rms_alpha, rule = (settings.formulation, settings.steps, settings.lr, settings.rms_alpha,
+                                              settings.rule)
+    weight_step, precondition_after, valid_ema = settings.weight_step, settings.precondition_after, settings.valid_ema
+    seed, init_scale, record_every, eps = settings.seed, settings.init_scale, settings.record_every, settings.eps
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
     X_valid = np.asarray(X_valid, dtype=np.float64)
     y_valid = np.asarray(y_valid, dtype=np.float64)
@@ -364,15 +381,15 @@ def arrays_digest(*arrays) -> str:
     return digest(*(c for a in parts for c in (repr(a.shape).encode(), a)))
 
 
-def align_fit_cached(X, y, X_valid, y_valid, **kwargs) -> AlignmentResult:
+def align_fit_cached(X, y, X_valid, y_valid, settings: AlignSettings = DEFAULT_ALIGN) -> AlignmentResult:
     """:func:`align_fit`, memoised on disk (namespace ``toys``) by its data and arguments, so a
     warm rebuild of the appendix chapters runs no loop again (``FRESH=1`` recomputes).  The
     result is rebuilt from the stored arrays on a cold run too, so both give the same types."""
     spec = {"fn": "align_fit", "v": TOY_CACHE_VERSION, "data": arrays_digest(X, y, X_valid, y_valid),
-            "kwargs": kwargs}
+            "settings": asdict(settings)}
 
     def compute():
-        r = align_fit(X, y, X_valid, y_valid, **kwargs)
+        r = align_fit(X, y, X_valid, y_valid, settings)
         arrays = {"coef": r.coef, "intercept": np.array(r.intercept), "weights": r.weights}
         arrays.update({f"history_{k}": np.asarray(v) for k, v in r.history.items()})
         return arrays, {}

@@ -14,7 +14,7 @@ import pandas as pd
 from .. import progress
 from ..meta import MetaSettings, train_weights
 from ..ridge import WeightedRidge, design_matrix
-from ..toys import align_fit_cached, least_squares, make_product_2d, make_product_nd, precision_at
+from ..toys import AlignSettings, align_fit_cached, least_squares, make_product_2d, make_product_nd, precision_at
 from ..verdicts import Verdicts, above, all_of, at_most
 
 #: Ridge penalty of the closed-form method (not scaled by n), as on the piecewise toy.
@@ -74,7 +74,8 @@ def methods_table(train, Xv, yv, test, *, steps, valid_ema, meta_steps, meta_lr,
     rows["restricted (true top 10% of training)"] = coef_r
     for form in ("value", "difference"):
         progress.log(f"2-D toy: gradient alignment, {form} formulation, {steps} steps")
-        res = align_fit_cached(train.X, train.y, Xv, yv, formulation=form, steps=steps, valid_ema=valid_ema)
+        settings = AlignSettings(formulation=form, steps=steps, valid_ema=valid_ema)
+        res = align_fit_cached(train.X, train.y, Xv, yv, settings)
         rows[f"gradient alignment, {form}"] = res.coef
         weights[f"gradient alignment, {form}"] = res.weights
     D = design_matrix(train.X)
@@ -211,9 +212,9 @@ def alignment_starts(train, Xv, yv, test, cfg, starts):
         progress.log(f"60-D variant: gradient alignment, {form} formulation, {len(starts)} starts")
         kept, precs, late = [], [], []
         for start in starts:
-            res = align_fit_cached(train.X, train.y, Xv, yv, formulation=form, steps=cfg.toy60_steps,
-                                   valid_ema=cfg.toy2d_valid_ema, seed=start,
-                                   record_every=max(1, cfg.toy60_steps // 50))
+            settings = AlignSettings(formulation=form, steps=cfg.toy60_steps, valid_ema=cfg.toy2d_valid_ema,
+                                     seed=start, record_every=max(1, cfg.toy60_steps // 50))
+            res = align_fit_cached(train.X, train.y, Xv, yv, settings)
             snaps = np.array(res.history["weights"])[late_indices(res.history["step"])]
             late.append(flips(snaps, 0.5))
             kept.append(res.weights > 0.5)

@@ -16,7 +16,7 @@ import pandas as pd
 from .. import progress
 from ..meta import MetaSettings, train_weights
 from ..ridge import WeightedRidge, design_matrix
-from ..toys import align_fit_cached, alignment_components
+from ..toys import AlignSettings, align_fit_cached, alignment_components
 from ..verdicts import Verdicts, above, at_most, fraction
 
 #: The slope the validation points lie on.
@@ -69,8 +69,8 @@ def main_runs(toy, cfg):
     run = dict(steps=cfg.toy1d_steps, lr=cfg.toy1d_lr, valid_ema=cfg.toy1d_valid_ema)
     progress.log(f"gradient alignment, value and difference formulations: {cfg.toy1d_steps} steps each")
     Xv, yv = toy.X[toy.valid], toy.y[toy.valid]
-    value = align_fit_cached(toy.X, toy.y, Xv, yv, formulation="value", **run)
-    diff = align_fit_cached(toy.X, toy.y, Xv, yv, formulation="difference", **run)
+    value = align_fit_cached(toy.X, toy.y, Xv, yv, AlignSettings(formulation="value", **run))
+    diff = align_fit_cached(toy.X, toy.y, Xv, yv, AlignSettings(formulation="difference", **run))
     return value, diff
 
 
@@ -173,8 +173,8 @@ def robustness_runs(toy, cfg) -> dict:
         for label, ema in DIRECTIONS:
             progress.log(f"robustness: {form} formulation, {label}, {1 + cfg.toy1d_starts} runs")
             runs[(form, label)] = [
-                align_fit_cached(toy.X, toy.y, Xv, yv, formulation=form, steps=cfg.toy1d_steps, lr=cfg.toy1d_lr,
-                                 valid_ema=ema, seed=start)
+                align_fit_cached(toy.X, toy.y, Xv, yv, AlignSettings(formulation=form, steps=cfg.toy1d_steps,
+                                                                     lr=cfg.toy1d_lr, valid_ema=ema, seed=start))
                 for start in [None] + [cfg.toy1d_seed + k for k in range(cfg.toy1d_starts)]]
     return runs
 
