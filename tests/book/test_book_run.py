@@ -123,4 +123,4 @@ def test_the_report_times_every_chapter_run_before_it():
     assert "wall seconds, this build" in shown
     for name in CHAPTERS:
         if name != "report":
-            assert f"<th>{name}</th>" in shown, f"the report's time table lacks {name}"
+            assert f"<td>{name}</td>" in shown, f"the report's time table lacks {name}"  # display.table cells
