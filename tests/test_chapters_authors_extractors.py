@@ -1,7 +1,6 @@
 """What the authors' extractors chapter assembles (metareweight.chapters.authors_extractors)."""
 
 import json
-import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -115,7 +114,7 @@ def test_leakage_glue_counts_the_carrying_splits_and_reads_the_means():
     leak = {"scaled": {"summary": summary(0.25, 0.0, 0.0, 0.5, 6)}}
     glue = chapter.leakage_glue(own_record(), leak)
     assert glue["carry_code"] == "1" and glue["n_carry_code"] == 1 and glue["n_carry_scaled"] == 2
-    assert glue["leak_res_scaled"] == 0.25 and math.isnan(glue["leak_res_code"])
+    assert glue["leak_res_scaled"] == "+0.250 years²" and glue["leak_res_code"] == "— (not measured)"
     assert chapter.leakage_glue({"splits": [], "pixel_ablation": {"splits": []}}, {})["carry_code"] == "none"
 
 

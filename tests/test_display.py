@@ -50,3 +50,9 @@ def test_bad_table_arguments_are_refused():
 def test_markdown_becomes_html_with_its_text_escaped():
     out = display.markdown_html("- **We find** a < b\n- two")
     assert out.count("<li>") == 2 and "<strong>We find</strong>" in out and "a &lt; b" in out
+
+
+def test_signed_writes_a_dash_for_what_was_not_measured():
+    assert display.signed(0.0734, "+.3f", " years²") == "+0.073 years²"
+    assert display.signed(float("nan"), "+.1f", "%") == "— (too few splits to measure)"
+    assert display.signed(None, "+.1f", missing="—") == "—"

@@ -36,6 +36,14 @@ def plural(n: int, noun: str, plural_form: str | None = None) -> str:
     return f"{n:,} {word}"
 
 
+def signed(value, spec: str, unit: str = "", missing: str = "— (too few splits to measure)") -> str:
+    """``value`` formatted by ``spec`` with ``unit`` after it ("+0.073 years²"), or ``missing``
+    when it is None or not finite (a glued NaN would read "+nan")."""
+    if value is None or not math.isfinite(float(value)):
+        return missing
+    return f"{value:{spec}}{unit}"
+
+
 def count_of(k: int, n: int, noun: str, plural_form: str | None = None) -> str:
     """"k of n nouns", the noun's number following ``n``: "1 of 1 split", "3 of 8 splits"."""
     word = noun if n == 1 else (plural_form or noun + "s")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import plots, sweep
+from ..display import signed
 from ..experiment import run_all, years2
 from ..pool import parallel
 from ..stats import paired_summary, t_interval
@@ -315,7 +316,7 @@ def small_valid_glue(found: dict) -> dict:
     return {"valid_full_mean": float(found["full"]["validation rows"].mean()),
             "valid_smallest": int(found["smallest"]["validation rows"].min()), "small_wins": found["small_wins"],
             "small_change": 100 * found["change"], "v_small": found["v_small"].word("suffices", "does not suffice"),
-            "small_high": 100 * found["high"], "full_wins": found["full_wins"]}
+            "small_high": signed(100 * found["high"], "+.1f", "%"), "full_wins": found["full_wins"]}
 
 
 # ------------------------------------------------------------------------------ 5. penalty

@@ -230,9 +230,9 @@ def league_row(runs: Runs, conv: str, m: str) -> dict:
     return {"pixels": LABELS[conv], "method": name(m),
             f"validation MSE (years², {SD})": "—" if v is None else mean_sd(v),
             f"test MSE (years², {SD})": mean_sd(frame[m]), "beats Restricted": f"{vs_res['wins']}/{vs_res['n']}",
-            "vs Restricted, 95% t interval": f"{vs_res['ci_low']:+.1%} to {vs_res['ci_high']:+.1%}",
+            "vs Restricted, 95% t interval": interval_words(vs_res),
             "beats constant": f"{vs_const['wins']}/{vs_const['n']}",
-            "vs constant, 95% t interval": f"{vs_const['ci_low']:+.1%} to {vs_const['ci_high']:+.1%}"}
+            "vs constant, 95% t interval": interval_words(vs_const)}
 
 
 def league(runs: Runs) -> pd.DataFrame:
@@ -341,6 +341,15 @@ def compare(test: pd.DataFrame, degenerate: dict, baseline: str, method: str = "
 def best_simple(valid: dict) -> dict:
     """Convention -> the simple alternative (:data:`SIMPLE`) with the lowest mean validation MSE."""
     return {conv: frame[list(SIMPLE)].mean().idxmin() for conv, frame in valid.items()}
+
+
+def interval_words(s: dict) -> str:
+    """A paired summary's 95% t interval in words, "+1.0% to +2.0%", or a dash when it is not
+    finite (a single split)."""
+    low, high = s.get("ci_low"), s.get("ci_high")
+    if low is None or high is None or not np.isfinite([low, high]).all():
+        return "—"
+    return f"{low:+.1%} to {high:+.1%}"
 
 
 def interval(s: dict) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import authors, records, runconfig
+from ..display import signed
 from ..experiment import split_features
 from ..names import display_name
 from ..reference import AUTHORS_SPLITS, PAPER_TABLE1
@@ -108,12 +109,13 @@ def leakage_glue(own: dict, leak: dict) -> dict:
     """The values the prose under the leakage table glues, by glue key: the 0-255 splits where
     Restricted carries signal (``carry_code``, ``n_carry_code``), their number with [0, 1]
     pixels (``n_carry_scaled``) and Restricted's mean optimism per convention
-    (``leak_res_scaled``, ``leak_res_code``; NaN where it was not measured)."""
+    (``leak_res_scaled``, ``leak_res_code``, as text; a dash where it was not measured)."""
     carry = carrying_splits(own)
     out = {"carry_code": ", ".join(map(str, carry["code"])) or "none", "n_carry_code": len(carry["code"]),
            "n_carry_scaled": len(carry["scaled"])}
     for conv in ("scaled", "code"):
-        out[f"leak_res_{conv}"] = leak[conv]["summary"]["restricted"]["mean"] if conv in leak else float("nan")
+        mean = leak[conv]["summary"]["restricted"]["mean"] if conv in leak else None
+        out[f"leak_res_{conv}"] = signed(mean, "+.3f", " years²", "— (not measured)")
     return out
 
 
