@@ -89,7 +89,7 @@ $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
 browser: $(STAMP) $(CHROMIUM)
-	$(BIN)/python tests/browser_check.py _build/html
+	$(BIN)/python tests/browser_check.py _build/html --reader
 
 test: lint unit-all notebooks-quick bookcheck nbval html browser
 
