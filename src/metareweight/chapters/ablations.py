@@ -203,6 +203,18 @@ def widths_around(hidden: int) -> list[int]:
     return sorted({max(1, hidden // 4), hidden, 4 * hidden})
 
 
+def count_axis(fig, ax, ticks, xlabel: str):
+    """Finish a test-MSE figure over a count on a log x axis: the ``ticks`` labelled as whole
+    numbers, no minor ticks, the axis labels and the legend.  Returns the figure."""
+    ax.set_xscale("log")
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test MSE (years²)")
+    ax.legend(fontsize=8)
+    return fig
+
+
 def width_figure(width_mse: pd.DataFrame):
     """Test MSE (years²) against the width of h_θ (the columns of ``width_mse``, log scale), one
     line per split.  Returns the figure."""
@@ -210,13 +222,7 @@ def width_figure(width_mse: pd.DataFrame):
     fig, ax = plt.subplots(figsize=(5, 3.4))
     for split_index, row in width_mse.iterrows():
         ax.plot(widths, row.to_numpy(), marker="o", alpha=0.8, lw=1, label=f"split {split_index}")
-    ax.set_xscale("log")
-    ax.set_xticks(widths, [str(w) for w in widths])
-    ax.minorticks_off()
-    ax.set_xlabel("hidden units of h_θ (count)")
-    ax.set_ylabel("test MSE (years²)")
-    ax.legend(fontsize=8)
-    return fig
+    return count_axis(fig, ax, widths, "hidden units of h_θ (count)")
 
 
 def width_findings(width_mse: pd.DataFrame, tol: float = WIDTH_TOL) -> dict:
@@ -282,14 +288,8 @@ def size_figure(sizes: pd.DataFrame):
         line, = ax.plot(part["validation rows"], part["reweighted"], marker="o", lw=1, alpha=0.8,
                         label=f"split {split_index}")
         ax.axhline(part["restricted"].iloc[0], color=line.get_color(), ls="--", lw=0.8)
-    ax.set_xscale("log")
     ticks = sorted({*sweep.VALID_SIZES, int(round(sizes.loc[sizes["size"] == "all", "validation rows"].mean()))})
-    ax.set_xticks(ticks, [str(t) for t in ticks])
-    ax.minorticks_off()
-    ax.set_xlabel("validation rows used by the meta step (count)")
-    ax.set_ylabel("test MSE (years²)")
-    ax.legend(fontsize=8)
-    return fig
+    return count_axis(fig, ax, ticks, "validation rows used by the meta step (count)")
 
 
 def small_valid_findings(sizes: pd.DataFrame, bar: float = SMALL_BAR) -> dict:
