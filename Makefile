@@ -57,6 +57,7 @@ html: $(STAMP)
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	$(BIN)/python -m metareweight.mathjax _build/html
+	$(BIN)/python -m metareweight.tablenumbers _build/html _toc.yml
 	@echo "HTML: _build/html/index.html"
 
 lint: $(STAMP)

@@ -56,3 +56,10 @@ def test_signed_writes_a_dash_for_what_was_not_measured():
     assert display.signed(0.0734, "+.3f", " years²") == "+0.073 years²"
     assert display.signed(float("nan"), "+.1f", "%") == "— (too few splits to measure)"
     assert display.signed(None, "+.1f", missing="—") == "—"
+
+
+def test_a_table_prints_as_its_caption_and_cells():
+    t = display.table(pd.DataFrame({"method": ["l2rw", "all"], "mse": [1.23456, 2.0]}), "Plain text", digits=2)
+    lines = repr(t).splitlines()
+    assert lines[0] == t.caption and "L2RW" in lines[2] and "1.2" in lines[2] and "All" in lines[3]
+    assert f"<span class='{display.NUMBER_CLASS}'>Table " in t.html

@@ -17,7 +17,8 @@ exists):
    ``sweep``
 5. **book**: the machinery of the chapters: ``runconfig``, ``runbook``, ``records``,
    ``verdicts``, ``table1``, ``authors``, ``report``, ``plots``, ``toyplots``, ``bench``,
-   ``ship``, ``verify``, ``mathjax``, ``display`` (how tables and counts are shown)
+   ``ship``, ``verify``, ``mathjax``, ``display`` (how tables and counts are shown),
+   ``tablenumbers`` (the built book's table numbers)
 6. **chapters**: the subpackage ``chapters``, one module per chapter: the tables, records and
    verdicts a notebook shows, assembled from everything above
 """
@@ -33,6 +34,6 @@ LAYERS = (
                           "influence", "toys")),
     ("runs", ("pool", "experiment", "sweep")),
     ("book", ("runconfig", "runbook", "records", "verdicts", "table1", "authors", "report", "plots", "toyplots",
-              "bench", "ship", "verify", "mathjax", "display")),
+              "bench", "ship", "verify", "mathjax", "display", "tablenumbers")),
     ("chapters", ("chapters",)),
 )

@@ -4,6 +4,8 @@
 0..N index column, integers as integers, a number of digits chosen per table, missing values as
 "—", reader words for internal names (:mod:`metareweight.names`), and a numbered caption that
 states the unit and the standard-deviation convention.  A wide table scrolls inside its own box.
+A chapter numbers its tables from 1; the built book renumbers them in the order of the table of
+contents (:mod:`metareweight.tablenumbers`), as Sphinx numbers the figures.
 
 :func:`plural` and :func:`count_of` write counts the way a paper does ("1 split", "3 of 8
 splits"), so no page reads "1 examples" or "split(s)".
@@ -22,6 +24,8 @@ from .names import display_name
 
 #: Tables shown so far in this process (one chapter runs in one kernel): the next table's number.
 _SHOWN = {"tables": 0}
+#: The class of a table's "Table k." in the page, which the built book renumbers.
+NUMBER_CLASS = "mrw-table-number"
 #: The standard-deviation conventions a caption may name.
 STD_WORDS = {
     "population": "± is the population standard deviation over splits (ddof = 0)",
@@ -89,9 +93,13 @@ class Table:
     frame: pd.DataFrame
     caption: str
     html: str
+    text: str = ""
 
     def _repr_html_(self) -> str:
         return self.html
+
+    def __repr__(self) -> str:
+        return self.text or self.caption
 
 
 def table(frame: pd.DataFrame, caption: str, *, unit: str | None = None, std: str = "none",
@@ -145,7 +153,10 @@ def table(frame: pd.DataFrame, caption: str, *, unit: str | None = None, std: st
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(cells[c][i])}</td>" for c in shown.columns) + "</tr>"
                    for i in range(len(shown)))
+    number, rest = text.split(" ", 2)[:2], text.split(" ", 2)[2]
     page = (f"<div class='mrw-table' style='overflow-x:auto;max-width:100%'>"
-            f"<table class='table'><caption style='caption-side:top;text-align:left'>{html.escape(text)}</caption>"
+            f"<table class='table'><caption style='caption-side:top;text-align:left'>"
+            f"<span class='{NUMBER_CLASS}'>{html.escape(' '.join(number))}</span> {html.escape(rest)}</caption>"
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
-    return Table(shown, text, page)
+    plain = pd.DataFrame(cells, columns=list(shown.columns)).to_string(index=False)
+    return Table(shown, text, page, f"{text}\n{plain}")
