@@ -63,3 +63,33 @@ def test_a_table_prints_as_its_caption_and_cells():
     lines = repr(t).splitlines()
     assert lines[0] == t.caption and "L2RW" in lines[2] and "1.2" in lines[2] and "All" in lines[3]
     assert f"<span class='{display.NUMBER_CLASS}'>Table " in t.html
+
+
+def test_small_numbers_booleans_and_two_level_headers():
+    frame = pd.DataFrame([[5.032057e-07, True], [-1.555039e-06, False]],
+                         columns=pd.MultiIndex.from_tuples([("check", "relative gap"), ("check", "ok")]))
+    t = display.table(frame, "Small")
+    assert "<td>5.03e-07</td>" in t.html and "<td>-1.56e-06</td>" in t.html
+    assert "<td>yes</td>" in t.html and "<td>no</td>" in t.html
+    assert "<th>check: relative gap</th><th>check: ok</th>" in t.html
+    unnamed = display.table(pd.DataFrame({"a": [1.0]}, index=["row"]), "Unnamed").html
+    assert "<th></th><th>a</th>" in unnamed and "<td>row</td><td>1</td>" in unnamed and "index" not in unnamed
+
+
+def test_fixed_decimals_keep_one_scale():
+    t = display.table(pd.DataFrame({"share": [0.082, 0.0, 0.17]}), "Shares", decimals=3)
+    assert all(f"<td>{v}</td>" in t.html for v in ("0.082", "0.000", "0.170"))
+
+
+def test_numbered_columns_take_the_name_of_their_axis():
+    frame = pd.DataFrame([[1.5, 2.5, 2.0]], columns=pd.Index([0, 1, "mean"], name="split"))
+    assert "<th>split 0</th><th>split 1</th><th>mean</th>" in display.table(frame, "Splits").html
+
+
+def test_html_table_numbers_and_escapes_its_caption():
+    text, page = display.html_table("<th>a</th>", "<tr><td>1</td></tr>", "x < y")
+    k = int(text.split()[1].rstrip("."))
+    assert text == f"Table {k}. x < y" and "x &lt; y</caption>" in page and "<th>a</th>" in page
+    assert display.html_table("<th>a</th>", "", "next")[0].startswith(f"Table {k + 1}.")
+    with pytest.raises(ValueError, match="needs a caption"):
+        display.html_table("", "", "  ")

@@ -28,8 +28,8 @@ _SHOWN = {"tables": 0}
 NUMBER_CLASS = "mrw-table-number"
 #: The standard-deviation conventions a caption may name.
 STD_WORDS = {
-    "population": "± is the population standard deviation over splits (ddof = 0)",
-    "sample": "± is the sample standard deviation (ddof = 1)",
+    "population": "spreads (± or sd) are population standard deviations (ddof = 0)",
+    "sample": "spreads (± or sd) are sample standard deviations (ddof = 1)",
     "none": "",
 }
 
@@ -67,10 +67,13 @@ def _integral(column: pd.Series) -> bool:
     return len(values) > 0 and bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
 
 
-def _formatter(column: pd.Series, digits: int):
+def _formatter(column: pd.Series, digits: int, decimals: int | None = None):
     """The format of one column: integers (and floats that are all whole) without decimals,
-    other numbers with ``digits`` significant digits, text as it is; missing values as "—"."""
-    if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+    other numbers with ``digits`` significant digits (below 1e-3 in scientific notation), booleans
+    as "yes"/"no", text as it is; missing values as "—"."""
+    if pd.api.types.is_bool_dtype(column):
+        return lambda v: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else ("yes" if v else "no")
+    if not pd.api.types.is_numeric_dtype(column):
         return lambda v: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
     if _integral(column):
         return lambda v: "—" if pd.isna(v) else f"{int(round(v)):,}"
@@ -78,10 +81,14 @@ def _formatter(column: pd.Series, digits: int):
     def number(v):
         if pd.isna(v):
             return "—"
+        if decimals is not None:
+            return f"{v:,.{decimals}f}"
         if v == 0:
             return "0"
-        decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(v)))))
-        return f"{v:,.{decimals}f}"
+        if abs(v) < 1e-3:  # a gap of 1e-6 in scientific notation, not as 0.000001
+            return f"{v:.{max(digits - 1, 0)}e}"
+        places = max(0, digits - 1 - int(math.floor(math.log10(abs(v)))))
+        return f"{v:,.{places}f}"
 
     return number
 
@@ -103,7 +110,8 @@ class Table:
 
 
 def table(frame: pd.DataFrame, caption: str, *, unit: str | None = None, std: str = "none",
-          digits: int | dict = 3, formats: dict | None = None, names: bool = True) -> Table:
+          digits: int | dict = 3, decimals: int | None = None, formats: dict | None = None,
+          names: bool = True) -> Table:
     """Show ``frame`` as the book shows tables.
 
     Parameters
@@ -113,6 +121,8 @@ def table(frame: pd.DataFrame, caption: str, *, unit: str | None = None, std: st
     unit : the unit of its numbers, stated in the caption ("MSE in years²")
     std : "population", "sample" or "none": the convention of its ± (:data:`STD_WORDS`)
     digits : significant digits of its numbers, for all columns or per column name
+    decimals : a fixed number of decimals for every non-integer number, in place of ``digits``
+        (shares of one scale, such as 0.082 beside 0.000)
     formats : column -> format string or callable, in place of the automatic format
     names : turn internal names (method keys) in the header, the index and text cells into
         reader words (:func:`metareweight.names.display_name`)
@@ -122,10 +132,17 @@ def table(frame: pd.DataFrame, caption: str, *, unit: str | None = None, std: st
     if not caption.strip():
         raise ValueError("a table needs a caption")
     shown = frame.copy()
+    if shown.columns.name and not isinstance(shown.columns, pd.MultiIndex):  # columns 0, 1 named "split"
+        shown.columns = [f"{shown.columns.name} {c}" if isinstance(c, (int, np.integer)) else c for c in shown.columns]
+    if isinstance(shown.columns, pd.MultiIndex):  # ("least squares", "dot < 0") -> "least squares: dot < 0"
+        shown.columns = [": ".join(str(part) for part in col if str(part)) for col in shown.columns]
     if isinstance(shown.index, pd.RangeIndex) and shown.index.name is None:
         shown = shown.reset_index(drop=True)
     else:
+        unnamed = [n is None for n in shown.index.names]
         shown = shown.reset_index()
+        if all(unnamed):  # an unnamed index of row labels: a column without a header
+            shown = shown.rename(columns={"index": "", "level_0": ""})
     if names:
         shown.columns = [display_name(str(c)) for c in shown.columns]
         for c in shown.columns:
@@ -137,26 +154,36 @@ def table(frame: pd.DataFrame, caption: str, *, unit: str | None = None, std: st
     for c in shown.columns:
         given = formats.get(c)
         if given is None:
-            fmt = _formatter(shown[c], per_column.get(c, digits if isinstance(digits, int) else 3))
+            fmt = _formatter(shown[c], per_column.get(c, digits if isinstance(digits, int) else 3), decimals)
         elif isinstance(given, str):
             fmt = (lambda g: lambda v: "—" if pd.isna(v) else g.format(v))(given)
         else:
             fmt = given
         cells[c] = [fmt(v) for v in shown[c]]
-    _SHOWN["tables"] += 1
     words = [caption.strip().rstrip(".") + "."]
     if unit:
         words.append(f"Unit: {unit}.")
     if STD_WORDS[std]:
         words.append(STD_WORDS[std][0].upper() + STD_WORDS[std][1:] + ".")
-    text = f"Table {_SHOWN['tables']}. " + " ".join(words)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(cells[c][i])}</td>" for c in shown.columns) + "</tr>"
                    for i in range(len(shown)))
-    number, rest = text.split(" ", 2)[:2], text.split(" ", 2)[2]
-    page = (f"<div class='mrw-table' style='overflow-x:auto;max-width:100%'>"
-            f"<table class='table'><caption style='caption-side:top;text-align:left'>"
-            f"<span class='{NUMBER_CLASS}'>{html.escape(' '.join(number))}</span> {html.escape(rest)}</caption>"
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+    text, page = html_table(head, body, " ".join(words))
     plain = pd.DataFrame(cells, columns=list(shown.columns)).to_string(index=False)
     return Table(shown, text, page, f"{text}\n{plain}")
+
+
+def html_table(head: str, body: str, caption: str) -> tuple[str, str]:
+    """A table of the book from its header cells ``head`` and rows ``body`` (HTML, escaped by the
+    caller) and its ``caption`` (plain text): the next table number before the caption, and a
+    box that scrolls when the table is wider than the page.  Returns the numbered caption and
+    the HTML."""
+    if not caption.strip():
+        raise ValueError("a table needs a caption")
+    _SHOWN["tables"] += 1
+    number = f"Table {_SHOWN['tables']}."
+    page = (f"<div class='mrw-table' style='overflow-x:auto;max-width:100%'>"
+            f"<table class='table'><caption style='caption-side:top;text-align:left'>"
+            f"<span class='{NUMBER_CLASS}'>{number}</span> {html.escape(caption.strip())}</caption>"
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+    return f"{number} {caption.strip()}", page
