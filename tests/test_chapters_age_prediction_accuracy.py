@@ -113,6 +113,7 @@ def test_comparisons_holm_and_their_facts():
     assert holm_p["independent"] == comparisons["independent"]["perm_p"]  # not adjusted
     facts = chapter.comparison_facts(comparisons, 123)
     assert facts["scaled_mean_impr"] == pytest.approx(10.0) and facts["code_pairs"] == 4
+    assert facts["code_usable_words"] == "4 splits are usable"
     assert facts["bootstrap_samples"] == 123
     table = chapter.comparison_table(comparisons, holm_p)
     assert list(table.columns) == [chapter.PIXEL_LABELS[c] for c in ("scaled", "code", "independent")]

@@ -124,7 +124,7 @@ def test_judgements_and_verdict_table():
     assert [judged[k].holds for k in ("meta", "seed0", "extractor")] == ["yes", "no", "no"]
     frame = seeds.verdict_table(judged, noise, 4, standing, spread, 3).frame()
     assert frame["ours"].tolist() == ["same on 3 of 4 splits", "rank 5 of 5, +2.5 sd from the others",
-                                      "same on 1 of 2 splits, 3 seed(s)"]
+                                      "same on 1 of 2 splits, 3 seeds"]
     one = seeds.judgements(noise, 4, {**standing, "z": float("nan")}, {**spread, "several": False}, 1)
     assert one["seed0"].holds == one["extractor"].holds == "untested"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import plots, table1
+from ..display import plural
 from ..experiment import years2
 from ..names import display_name
 from ..reference import AUTHORS_SPLITS, PAPER_TABLE1
@@ -162,6 +163,8 @@ def comparison_facts(comparisons: dict, n_boot: int) -> dict:
     for conv, summ in comparisons.items():
         out[f"{conv}_wins"] = summ["wins"]
         out[f"{conv}_pairs"] = summ["usable"]
+        verb = "is" if summ["usable"] == 1 else "are"
+        out[f"{conv}_usable_words"] = f"{plural(summ['usable'], 'split')} {verb} usable"
         out[f"{conv}_mean_impr"] = 100 * summ["mean_rel_improvement"]
         out[f"{conv}_ci_low"] = 100 * summ["ci_low"]
         out[f"{conv}_ci_high"] = 100 * summ["ci_high"]

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .. import progress
+from ..display import plural
 from ..meta import MetaSettings, train_weights
 from ..ridge import WeightedRidge, design_matrix
 from ..toys import AlignSettings, align_fit_cached, least_squares, make_product_2d, make_product_nd, precision_at
@@ -355,7 +356,7 @@ def add_verdicts(verdicts: Verdicts, t2: pd.DataFrame, shares: pd.DataFrame, t60
             claim, "§6.1", "stated (no numbers)" if key != "net" else "not stated",
             f"precision {t60.loc[row, 'precision at 10%: min']:.3f}-"
             f"{t60.loc[row, 'precision at 10%: max']:.3f} over {n_starts} starts, "
-            f"{int(t60.loc[row, CYCLING])} examples flipping back and forth late", issues(t60, row),
+            f"{plural(int(t60.loc[row, CYCLING]), 'example')} flipping back and forth late", issues(t60, row),
             kind="beyond" if key == "net" else "claim")
     verdicts.attach(table_2d=t2.reset_index(names="method").to_dict(orient="records"),
                     table_60d=t60.reset_index().to_dict(orient="records"),

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from .. import plots
+from ..display import count_of, plural
 from ..experiment import run_split, years2
 from ..meta import init_weight_net
 from ..pool import parallel
@@ -153,6 +154,7 @@ def extractor_glue(spread: dict, n_seeds: int) -> dict:
     sentence, with a remark when one seed leaves no spread to measure."""
     return {"ext_sd_res": spread["sd"]["restricted"], "ext_sd_rw": spread["sd"]["reweighted"],
             "ext_stable": spread["stable"], "ext_splits": spread["splits"], "n_ext_seeds": n_seeds,
+            "ext_stable_words": count_of(spread["stable"], spread["splits"], "split"),
             "ext_note": "." if spread["several"] else " (with one extractor seed in this build there is no spread "
             "to measure: raise extractor_seeds)."}
 
@@ -190,7 +192,8 @@ def verdict_table(judged: dict, noise: dict, n_splits: int, standing: dict, spre
                  f"rank {standing['rank']} of {standing['seeds']}, {standing['z']:+.1f} sd from the others",
                  judged["seed0"], kind="beyond")
     verdicts.add("the Restricted/Reweighted ordering survives extractor seeds", "§4.3 (one run per split)",
-                 "one seed", f"same on {spread['stable']} of {spread['splits']} splits, {n_ext_seeds} seed(s)",
+                 "one seed",
+                 f"same on {count_of(spread['stable'], spread['splits'], 'split')}, {plural(n_ext_seeds, 'seed')}",
                  judged["extractor"], kind="beyond")
     return verdicts
 
