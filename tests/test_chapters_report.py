@@ -126,3 +126,10 @@ def test_the_checklist_links_pages_that_exist():
             assert (root / "notebooks" / target.replace(".html", ".md")).exists(), target
         elif target.startswith(".."):
             assert (root / "book" / Path(target).name.replace(".html", ".md")).exists(), target
+
+
+def test_links_name_the_authors_repository_and_ours_or_say_there_is_none():
+    words = chapter.links_markdown("")
+    assert "(https://github.com/anshgs/MetaReweight)" in words and "no public repository yet" in words
+    ours = chapter.links_markdown("https://example.org/metareweight")
+    assert "[example.org/metareweight](https://example.org/metareweight)" in ours and "no public repository" not in ours

@@ -194,3 +194,15 @@ def test_the_rerun_command_keeps_the_overrides_and_changes_one_setting(monkeypat
     monkeypatch.setenv("METAREWEIGHT_CHAPTER", "seeds")
     box = runconfig.rerun_box(cfg).data
     assert "Rerun this chapter" in box and "--only seeds -p target_low 15" in box
+
+
+def test_the_repository_url_comes_from_the_book_config(tmp_path):
+    from metareweight.settings import repository_url
+
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://example.org/r\n")
+    assert repository_url(tmp_path) == "https://example.org/r"
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    assert repository_url(tmp_path) == ""
+    (tmp_path / "_config.yml").write_text("repository:\n  url: example.org\n")
+    with pytest.raises(ValueError, match="repository.url must be an http"):
+        repository_url(tmp_path)

@@ -117,3 +117,17 @@ def environment(**values: str):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = old
+
+
+def repository_url(root: Path | None = None) -> str:
+    """This project's repository, from the one setting ``repository.url`` in ``_config.yml``
+    (empty when the book has no public home yet)."""
+    import yaml
+
+    path = (repo_root() if root is None else Path(root)) / "_config.yml"
+    config = yaml.safe_load(path.read_text()) or {}
+    url = (config.get("repository") or {}).get("url") or ""
+    if url and not str(url).startswith(("https://", "http://")):
+        raise ValueError(f"{path}: repository.url must be an http(s) address, got {url!r}")
+    return str(url)
+

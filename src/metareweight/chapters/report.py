@@ -225,3 +225,19 @@ def environment_table(table1: dict) -> pd.DataFrame:
            "machine": machine(), "profile": table1["profile"],
            "overrides": json.dumps(table1["config"].get("overrides", {}))}
     return pd.Series(env, name="value").to_frame()
+
+
+#: where the paper's authors published their code and trained extractors
+AUTHORS_REPOSITORY = "https://github.com/anshgs/MetaReweight"
+
+
+def links_markdown(repository: str) -> str:
+    """The paper, the authors' repository and this project's ``repository`` (its URL, or empty
+    when it has none) as one Markdown paragraph for the intro and the report."""
+    ours = (f"this project's repository: [{repository.removeprefix('https://')}]({repository})" if repository
+            else "this project has no public repository yet (its address is the setting `repository.url` in "
+                 "`_config.yml`)")
+    return ("The paper: Sharma and Ivanovic, *Meta-Learning For Regression Via Data Re-Weighting*, CS 598 LTL "
+            "course report, University of Illinois, 2022 (no public copy is known to us); the authors' code and "
+            f"trained extractors: [{AUTHORS_REPOSITORY.removeprefix('https://')}]({AUTHORS_REPOSITORY}); {ours}.")
+
