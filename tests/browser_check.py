@@ -7,7 +7,8 @@ nothing is fetched from a CDN), or a console error or page error outside the all
 
 ``--reader`` adds the reader's rules (:func:`reader_problems`), at a 1,280-pixel-wide window: a
 table cell cut to "…", a table wider than its column that does not scroll inside its own box, a
-visible "nan", a raw "(eq-" reference, or an internal name of the display-name map.  It also
+visible "nan", a raw "(eq-" reference, an internal name of the display-name map, or a table
+without a numbered caption ("Table k."; the settings box of each chapter excepted).  It also
 keeps screenshots of the intro and the report in ``_build/screenshots/``.
 """
 
@@ -75,9 +76,12 @@ def internal_names() -> list[str]:
 
 # Tables as the reader sees them: cut cells, and tables wider than their column with no box of
 # their own that scrolls.
-TABLES = """() => {
-  const cut = [], wide = [];
+TABLES = r"""() => {
+  const cut = [], wide = [], uncaptioned = [];
   for (const t of document.querySelectorAll('article table')) {
+    const numbered = /^Table \d+[. ]/.test(((t.querySelector('caption') || {}).innerText || '').trim());
+    if (!numbered && !t.closest('.settings-box'))
+      uncaptioned.push((t.querySelector('th, td') || t).innerText.trim().slice(0, 60));
     for (const c of t.querySelectorAll('td, th')) {
       const text = c.innerText.trim();
       if (text.endsWith('…') || text.endsWith('...')) cut.push(text.slice(-60));
@@ -93,7 +97,7 @@ TABLES = """() => {
       if (!scrolls) wide.push((t.querySelector('caption, th') || t).innerText.trim().slice(0, 60));
     }
   }
-  return {cut, wide};
+  return {cut, wide, uncaptioned};
 }"""
 
 
@@ -117,6 +121,7 @@ def reader_problems(page, names: list[str]) -> list[str]:
     tables = page.evaluate(TABLES)
     problems += [f"table cell cut: …{text}" for text in tables["cut"]]
     problems += [f"table wider than its column and not scrolling: {text}" for text in tables["wide"]]
+    problems += [f"table without a numbered caption: {text}" for text in tables["uncaptioned"]]
     body = page.evaluate(READER_TEXT)
     if re.search(r"\bnan\b", body, flags=re.IGNORECASE):
         problems.append("a visible nan: " + re.search(r".{0,40}\bnan\b.{0,20}", body, flags=re.I).group(0))

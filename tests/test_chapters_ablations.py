@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metareweight import sweep
+from metareweight import display, sweep
 from metareweight.chapters import ablations as ab
 from metareweight.profiles import resolve
 
@@ -90,7 +90,7 @@ def test_validation_size_runs_name_the_full_set_and_time_only_subsets(monkeypatc
 
 def test_summary_labels_and_formats_the_paired_table():
     frame = mse_frame({"a": [2.0] * N, "b": [1.0] * N})
-    html = ab.summary(frame, "a", {"a": "default", "b": "half"}).to_html()
+    html = display.table(ab.summary(frame, "a", {"a": "default", "b": "half"}), "c", formats=ab.SUMMARY_FORMAT).html
     assert "default" in html and "half" in html and "-50.0%" in html
 
 
@@ -147,7 +147,7 @@ def test_output_map_findings_and_glue():
 
 def test_map_table_and_figure():
     map_mse, unsteady = map_case()
-    html = ab.map_table(map_mse, unsteady).to_html()
+    html = display.table(ab.map_table(map_mse, unsteady), "c", formats=ab.MAP_FORMAT).html
     assert "1 + tanh(x)" in html and "+20.0%" in html and "0.15" in html  # sigmoid's change; mean late sd
     runs = {m: [({}, {"history": {"step": [0, 10], "valid_mse": [2e-4, 1e-4]}})] for m in map_mse.columns}
     fig = ab.output_map_figure(map_mse, runs, 4)
@@ -274,7 +274,7 @@ def test_penalty_findings_glue_table_and_figure():
     assert ab.penalty_findings(*pen_case(less_shrunk=4))["v_shrink"].holds == "no"  # 4 of 6 < 75%
     glue = ab.penalty_glue(found)
     assert glue["pen_N"] == 4.0 and glue["pen_neff"] == pytest.approx(2.0) and glue["v_shrink"] == "supports"
-    html = ab.penalty_table(pen).to_html()
+    html = display.table(ab.penalty_table(pen), "c", formats=ab.PENALTY_FORMAT).html
     assert "0.500" in html and "0.800" in html and "split" not in html  # the mean ratios; no split column
     fig = ab.penalty_figure(pen_mse, pen)
     assert fig.axes[1].lines[-1].get_ydata()[0] == pytest.approx(1.0)  # Restricted's mean ratio

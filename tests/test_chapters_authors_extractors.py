@@ -86,9 +86,9 @@ def summary(mean_res, mean_all, low, high, pairs):
 
 def test_leakage_table_formats_signed_means_and_the_interval():
     table = chapter.leakage_table({"scaled": {"summary": summary(0.12345, -1.5, -0.2, 0.45, 56)}})
-    col = table["scaled"]
-    assert col["restricted: mean optimism (years²)"] == "+0.123"
-    assert col["all: mean optimism (years²)"] == "-1.500"
+    col = table["[0, 1] pixels"]
+    assert col["Restricted: mean optimism (years²)"] == "+0.123"
+    assert col["All: mean optimism (years²)"] == "-1.500"
     assert col["Restricted: 95% t interval"] == "-0.200 to +0.450"
     assert col["pairs (test split, extractor that saw it)"] == 56
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from metareweight import display
 from metareweight.chapters import learned_weighting as lw
 
 LOW, HIGH = 15, 20
@@ -45,7 +46,7 @@ def test_weight_counts_indexes_one_row_per_split():
     counts = lw.weight_counts([make_run(0), make_run(4, n_restricted=5)], LOW, HIGH)
     assert list(counts.index) == [0, 4] and counts.index.name == "split"
     assert list(counts["restricted training rows"]) == [10, 5]
-    html = lw.counts_table(counts).to_html()
+    html = display.table(counts, "c", formats=lw.COUNTS_FORMAT).html
     assert "65.0%" in html and "0.650" not in html  # share inside the band, 0.65 / 1.0, as a percentage
 
 

@@ -134,8 +134,8 @@ def test_ratios_are_relative_to_the_constant():
 
 def test_ratio_tables_pivot_in_the_method_order():
     ratio = chapter.ratios(results_frame(), ["reweighted", "restricted"])
-    styled = chapter.ratio_table(ratio, ["reweighted", "restricted"])
-    assert list(styled.data.columns) == ["Reweighted (the paper's method)", "Restricted"]
+    table = chapter.ratio_table(ratio, ["reweighted", "restricted"])
+    assert list(table.columns) == ["Reweighted (the paper's method)", "Restricted"]
     words = chapter.ratio_interval_table(ratio, ["reweighted", "restricted"])
     assert words.loc["14-21", "Reweighted (the paper's method)"] == "0.333 (0.333 to 0.333)"
 

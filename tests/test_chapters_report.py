@@ -75,9 +75,11 @@ def test_leak_facts_and_the_validation_table():
     rows = _table1()["splits"]
     assert chapter.leak_facts(rows) == {"leak_split": 0, "leak_valid": 3.0, "leak_test": 6.0}
     table = chapter.validation_table(rows)
-    assert list(table.columns) == ["all (valid)", "restricted (valid)", "reweighted (valid)", "constant (valid)",
-                                   "restricted (test)", "reweighted (test)"]
-    assert table.loc[2, "restricted (valid)"] == 5.0 and table.loc[2, "reweighted (test)"] == 7.0
+    assert list(table.columns) == ["All, validation", "Restricted, validation",
+                                   "Reweighted (the paper's method), validation", "constant predictor, validation",
+                                   "Restricted, test", "Reweighted (the paper's method), test"]
+    assert table.loc[2, "Restricted, validation"] == 5.0
+    assert table.loc[2, "Reweighted (the paper's method), test"] == 7.0
 
 
 def test_checklist_counts_the_networks():

@@ -27,6 +27,7 @@ METHOD_NAMES = {
     "inverse_square": "1/(x²+1)",
     "sigmoid": "sigmoid",
     "one_plus_tanh": "1 + tanh",
+    "meta_final": "meta step's last fit",
 }
 
 

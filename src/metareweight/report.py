@@ -8,6 +8,7 @@ import html
 import numpy as np
 import pandas as pd
 
+from .display import html_table
 from .names import display_name
 from .reference import PAPER_TABLE1
 from .table1 import column, uniform_age_variance
@@ -248,8 +249,9 @@ def verdict_table(chapters: dict) -> str:
                         f"{html.escape(str(r['criterion']))}</details></td>")
                 cells.append("<tr>" + outcome + "".join(f"<td>{t}</td>" for t in text) + ours + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("holds", "claim", "paper §", "paper", "ours (criterion below)"))
-    return (f"<div class='mrw-table' style='overflow-x:auto'><table class='table'><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(cells)}</tbody></table></div>")
+    return html_table(head, "".join(cells), "Every verdict of the book, the paper's claims first, then our setup, "
+                      "our code's correctness and the questions beyond the paper, by chapter; each criterion "
+                      "is in the block under our value")[1]
 
 
 def errata(table1: dict, chapters: dict) -> list[tuple[str, str, str]]:

@@ -39,6 +39,10 @@ SHRINK = "pred. std / age std"
 RESTRICTED_SHRINK = "Restricted: pred. std / age std"
 NEFF = "effective rows (Σw)²/Σw²"
 ROWS = "N (rows of the refit)"
+#: how the tables of :func:`map_table` and :func:`penalty_table` print their columns
+MAP_FORMAT = {**SUMMARY_FORMAT, "largest rise (years²)": "{:.3g}", "late spread (years²)": "{:.3g}"}
+PENALTY_FORMAT = {"test MSE (years²)": "{:.2f}", ROWS: "{:,.0f}", "Σw": "{:,.0f}", NEFF: "{:,.0f}", SHRINK: "{:.3f}",
+                  RESTRICTED_SHRINK: "{:.3f}"}
 
 
 def default_cold(default_runs) -> dict:
@@ -76,10 +80,10 @@ def ablate(faces, splits, cfg, setting: str, values):
 
 def summary(frame: pd.DataFrame, default, labels: dict):
     """The :func:`sweep.paired_table` of ``frame`` against its ``default`` column, the variants
-    named by ``labels`` (else by themselves), styled for the page (MSE in years²)."""
+    named by ``labels`` (else by themselves), MSE in years²; shown with :data:`SUMMARY_FORMAT`."""
     table = pd.DataFrame(sweep.paired_table(frame, default, frame.columns)).set_index("variant")
-    table.index = [labels.get(v, str(v)) for v in table.index]
-    return table.style.format(SUMMARY_FORMAT, na_rep="n/a")
+    table.index = pd.Index([labels.get(v, str(v)) for v in table.index], name="variant")
+    return table
 
 
 def paired_dots(ax, frame: pd.DataFrame, labels: dict) -> None:
@@ -113,14 +117,13 @@ def instability(runs, index) -> pd.DataFrame:
 def map_table(map_mse: pd.DataFrame, unsteady: dict, labels: dict = MAP_LABELS):
     """The paired summary of the output maps (columns of ``map_mse``) against 1/(x²+1), with each
     map's mean largest rise and late spread over the splits (``unsteady``: the :func:`instability`
-    frame of each map), styled for the page."""
+    frame of each map); shown with :data:`MAP_FORMAT`."""
     maps = list(map_mse.columns)
     table = pd.DataFrame(sweep.paired_table(map_mse, DEFAULT_MAP, maps)).set_index("variant")
     table["largest rise (years²)"] = [unsteady[m]["largest_rise"].mean() for m in maps]
     table["late spread (years²)"] = [unsteady[m]["late_sd"].mean() for m in maps]
-    table.index = [labels[m] for m in maps]
-    return table.style.format({**SUMMARY_FORMAT, "largest rise (years²)": "{:.3g}", "late spread (years²)": "{:.3g}"},
-                              na_rep="n/a")
+    table.index = pd.Index([labels[m] for m in maps], name="output map")
+    return table
 
 
 def output_map_figure(map_mse: pd.DataFrame, map_runs: dict, split_index: int, labels: dict = MAP_LABELS):
@@ -340,10 +343,9 @@ def penalty_rows(pen_runs: dict, splits, labels: dict = PENALTY_LABELS) -> pd.Da
 
 
 def penalty_table(pen: pd.DataFrame):
-    """The means over splits of :func:`penalty_rows` ``pen``, one row per convention, styled."""
-    return pen.groupby("penalty", sort=False).mean(numeric_only=True).drop(columns="split").style.format(
-        {"test MSE (years²)": "{:.2f}", ROWS: "{:,.0f}", "Σw": "{:,.0f}", NEFF: "{:,.0f}", SHRINK: "{:.3f}",
-         RESTRICTED_SHRINK: "{:.3f}"})
+    """The means over splits of :func:`penalty_rows` ``pen``, one row per convention; shown with
+    :data:`PENALTY_FORMAT`."""
+    return pen.groupby("penalty", sort=False).mean(numeric_only=True).drop(columns="split")
 
 
 def penalty_figure(pen_mse: pd.DataFrame, pen: pd.DataFrame, labels: dict = PENALTY_LABELS):

@@ -21,6 +21,8 @@ from ..verdicts import Verdicts, above, all_of, below, correlation_above
 
 #: The three fine-tuning runs of Figure 5, in the order of the table and the verdicts.
 RUNS = ("reweighted", "restricted", "all")
+#: the runs in reader words: the first is weighted by gradient alignment, not by the paper's h_θ
+RUN_LABELS = {"reweighted": "gradient-alignment weights", "restricted": "restricted rows", "all": "all rows"}
 
 
 def bench_note(path: Path, method: str) -> str:

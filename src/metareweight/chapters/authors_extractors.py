@@ -23,6 +23,7 @@ from ..display import signed
 from ..experiment import split_features
 from ..names import display_name
 from ..reference import AUTHORS_SPLITS, PAPER_TABLE1
+from ..report import PIXEL_WORDS
 from ..stats import mean_std
 from ..verdicts import untested
 
@@ -81,14 +82,16 @@ def leakage_column(summary: dict) -> dict:
     mean optimism of Restricted and All (years², signed, three decimals), Restricted's 95% t
     interval and how many (test split, extractor that saw it) pairs it rests on."""
     res = summary["restricted"]
-    return ({f"{head}: mean optimism (years²)": f"{summary[head]['mean']:+.3f}" for head in ("restricted", "all")}
+    return ({f"{display_name(head)}: mean optimism (years²)": f"{summary[head]['mean']:+.3f}"
+             for head in ("restricted", "all")}
             | {"Restricted: 95% t interval": f"{res['ci_low']:+.3f} to {res['ci_high']:+.3f}",
                "pairs (test split, extractor that saw it)": res["pairs"]})
 
 
 def leakage_table(leak: dict) -> pd.DataFrame:
-    """The leakage table: one :func:`leakage_column` per convention of ``leak``."""
-    return pd.DataFrame({conv: leakage_column(v["summary"]) for conv, v in leak.items()})
+    """The leakage table: one :func:`leakage_column` per convention of ``leak``, headed by the
+    convention in reader words."""
+    return pd.DataFrame({PIXEL_WORDS[conv]: leakage_column(v["summary"]) for conv, v in leak.items()})
 
 
 def own_table1(folder) -> dict:

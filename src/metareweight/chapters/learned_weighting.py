@@ -48,10 +48,8 @@ def weight_counts(runs, low: int, high: int) -> pd.DataFrame:
     return pd.DataFrame([split_counts(arrays, info, low, high) for arrays, info in runs]).set_index("split")
 
 
-def counts_table(counts: pd.DataFrame):
-    """The counts of :func:`weight_counts` styled for the page (share as a percentage, effective
-    sample size in whole rows)."""
-    return counts.style.format({"share of weight on in-range rows": "{:.1%}", "effective sample size": "{:.0f}"})
+#: how the page prints :func:`weight_counts`: the share as a percentage, the effective sample size in rows
+COUNTS_FORMAT = {"share of weight on in-range rows": "{:.1%}", "effective sample size": "{:,.0f}"}
 
 
 def count_glue(counts: pd.DataFrame) -> dict:

@@ -144,10 +144,10 @@ def ratios(results: pd.DataFrame, methods) -> pd.DataFrame:
 
 
 def ratio_table(ratio: pd.DataFrame, methods):
-    """The mean ratios of :func:`ratios`, one row per band and one column per method (styled to
+    """The mean ratios of :func:`ratios`, one row per band and one column per method (shown to
     three decimals)."""
     table = ratio.pivot_table(index="band", columns="method", values="mean ratio", sort=False)[list(methods)]
-    return table.rename(columns=display_name).style.format("{:.3f}")
+    return table.rename(columns=display_name)
 
 
 def ratio_interval_table(ratio: pd.DataFrame, methods) -> pd.DataFrame:

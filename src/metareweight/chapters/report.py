@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..display import plural
+from ..display import html_table, plural
 from ..models import Extractor, WeightNet
 from ..names import display_name
 from ..reference import PAPER_TABLE1
@@ -113,8 +113,9 @@ def checklist_html() -> str:
         else:
             link = f'<a href="{html.escape(href)}">{html.escape(text)}</a>'
         rows.append(f"<tr><td>{html.escape(item)}</td><td>{html.escape(answer)}</td><td>{link}</td></tr>")
-    return ("<div class='mrw-table'><table class='table'><thead><tr><th>checklist item</th><th>answer</th>"
-            f"<th>where</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    return html_table("<th>checklist item</th><th>answer</th><th>where</th>", "".join(rows),
+                      "The NeurIPS and ACL reproducibility checklists, each item answered with where this "
+                      "book answers it")[1]
 
 
 def errata_table(table1: dict, chapters: dict) -> pd.DataFrame:
@@ -139,8 +140,9 @@ def leak_facts(rows: list[dict]) -> dict:
 def validation_table(rows: list[dict]) -> pd.DataFrame:
     """One row per split: every validation MSE the record holds beside Restricted's and
     Re-weighted's test MSE (years²)."""
-    return pd.DataFrame([{"split": r["split"], **{f"{k} (valid)": v for k, v in r.get("valid", {}).items()},
-                          "restricted (test)": r["restricted"], "reweighted (test)": r["reweighted"]}
+    return pd.DataFrame([{"split": r["split"],
+                          **{f"{display_name(k)}, validation": v for k, v in r.get("valid", {}).items()},
+                          "Restricted, test": r["restricted"], f"{display_name('reweighted')}, test": r["reweighted"]}
                          for r in rows]).set_index("split")
 
 
