@@ -30,16 +30,25 @@ def style() -> None:
     pd.set_option("display.max_columns", None)
 
 
+#: Font size (points) of the face grid's titles: readable once the figure is scaled to the page.
+FACE_TITLE_SIZE = 13
+
+
 def face_grid(images, ages, *, ncols=8):
-    """A grid of faces titled with their ages (Figure 1)."""
+    """A grid of faces titled "age N", youngest first (Figure 1).
+
+    The faces arrive in file-name order, where "1_..." sorts after "16_..."; they are shown in
+    order of age as a number (a stable sort, so faces of one age keep their order)."""
+    ages = np.asarray(ages)
+    order = np.argsort(ages.astype(float), kind="stable")
     n = len(images)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.25 * ncols, 1.45 * nrows))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.25 * ncols, 1.55 * nrows), squeeze=False)
     for ax in np.ravel(axes):
         ax.axis("off")
-    for ax, img, age in zip(np.ravel(axes), images, ages, strict=False):
-        ax.imshow(np.clip(img, 0, 1), interpolation="nearest")
-        ax.set_title(f"{age}", fontsize=9)
+    for ax, k in zip(np.ravel(axes), order, strict=False):
+        ax.imshow(np.clip(images[k], 0, 1), interpolation="nearest")
+        ax.set_title(f"age {ages[k]}", fontsize=FACE_TITLE_SIZE)
     fig.tight_layout()
     return fig
 
