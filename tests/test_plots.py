@@ -21,3 +21,43 @@ def test_face_grid_sorts_faces_by_age_as_a_number_and_titles_them_legibly():
     assert all(ax.title.get_fontsize() >= 12 for ax in shown)
     assert len(fig.axes) == 6 and not fig.axes[-1].get_images()  # the empty sixth cell stays blank
     plt.close(fig)
+
+
+def test_every_method_has_its_own_colour_and_none_is_a_pixel_or_band_colour():
+    from matplotlib.colors import to_hex, to_rgb
+
+    from metareweight import toyplots
+    from metareweight.names import METHOD_NAMES
+
+    assert set(METHOD_NAMES) <= set(plots.METHOD_COLOURS)
+    colours = {k: to_hex(plots.colour(k)) for k in plots.METHOD_COLOURS}
+    assert len(set(colours.values())) == len(colours)  # no two methods share a colour
+    rgb = np.array([to_rgb(c) for c in colours.values()])
+    gaps = np.linalg.norm(rgb[:, None] - rgb[None], axis=-1) + np.eye(len(rgb))
+    assert gaps.min() > 0.12  # and no two are nearly the same
+    reserved = {to_hex(c) for c in (*plots.PIXELS.values(), plots.BAND)}
+    assert not reserved & set(colours.values())
+    assert colours["reweighted"] == "#d62728" and plots.PALETTE["restricted"] == plots.colour("restricted")
+    # the toys' formulations are not methods: only their unweighted fit, the toys' All, has All's grey
+    toy = {k: to_hex(c) for k, c in toyplots.COLOURS.items()}
+    assert {k for k, c in toy.items() if c in set(colours.values()) | reserved} == {"unweighted"}
+    assert toy["unweighted"] == colours["all"]
+
+
+def test_colour_refuses_a_key_without_a_colour():
+    import pytest
+
+    with pytest.raises(KeyError, match="METHOD_COLOURS"):
+        plots.colour("no_such_method")
+
+
+def test_paired_panels_name_methods_in_reader_words_and_draw_the_constant():
+    rows = [{"restricted": 4.0, "reweighted": 5.0}, {"restricted": 3.0, "reweighted": 3.5}]
+    fig = plots.paired_panels([("ours", rows)], ("restricted", "reweighted"), constant={0: 5.2})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Restricted", "Reweighted (the paper's method)"]
+    assert matplotlib.colors.to_hex(ax.collections[1].get_facecolor()[0]) == plots.colour("reweighted")
+    level = [line for line in ax.lines if line.get_label() == "constant predictor"]
+    assert len(level) == 1 and list(level[0].get_ydata()) == [5.2, 5.2]
+    plt.close(fig)
+

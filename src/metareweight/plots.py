@@ -7,14 +7,47 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-PALETTE = {
+from .names import display_name
+
+#: One colour per method key, in every figure of the book: each key of
+#: :data:`metareweight.names.METHOD_NAMES` and the authors' head.  Red is the re-weighted head
+#: (its seed-0 run a lighter red); variants of one method share its hue in a lighter shade.
+METHOD_COLOURS = {
     "all": "#7f7f7f",
     "restricted": "#1f77b4",
     "reweighted": "#d62728",
     "constant": "#2ca02c",
     "cnn_head": "#9467bd",
     "authors": "#8c564b",
+    "reweighted_seed0": "#ff9896",
+    "restricted_tuned": "#aec7e8",
+    "valid_only": "#17becf",
+    "soft_band": "#bcbd22",
+    "label_shift": "#e377c2",
+    "lds_inverse": "#c49c94",
+    "l2rw": "#393b79",
+    "l2rw_closed_form": "#9c9ede",
+    "mwnet": "#637939",
+    "mwnet_closed_form": "#b5cf6b",
+    "free_weights": "#7b4173",
+    "age_only": "#6b6ecf",
+    "inverse_square": "#a55194",
+    "sigmoid": "#8c6d31",
+    "one_plus_tanh": "#3a8c8c",
 }
+#: The first six methods' colours under their old name (the same dict: one colour per method).
+PALETTE = METHOD_COLOURS
+
+
+def colour(key: str) -> str:
+    """The colour of method ``key`` (:data:`METHOD_COLOURS`); a key without one is an error, so
+    that no method is drawn in a colour another one owns."""
+    try:
+        return METHOD_COLOURS[key]
+    except KeyError:
+        raise KeyError(f"no colour for method {key!r}: add it to plots.METHOD_COLOURS") from None
+
+
 #: Colours of the two pixel conventions and of the target band: none is a method's colour, so
 #: red always means the re-weighted head.
 PIXELS = {"scaled": "#222222", "code": "#ff7f0e"}
@@ -68,7 +101,8 @@ def age_histogram(ages, low, high):
 
 def paired_panels(groups, pair, *, scale=1.0, ylabel="", constant=None):
     """One panel per ``(title, rows)`` group: each row's two values ``pair`` joined by a line
-    (the first method at x = 0, the second at x = 1), times ``scale``; ``constant`` maps a panel
+    (the first method at x = 0, the second at x = 1, in their :func:`colour` and named by
+    :func:`display_name`), times ``scale``; ``constant`` maps a panel
     index to a level drawn as a dashed line (the constant predictor)."""
     a, b = pair
     fig, axes = plt.subplots(1, len(groups), figsize=(3.4 * len(groups), 3.4), sharey=True)
@@ -77,12 +111,12 @@ def paired_panels(groups, pair, *, scale=1.0, ylabel="", constant=None):
         second = np.array([r[b] for r in rows], dtype=float) * scale
         for u, v in zip(first, second, strict=True):
             ax.plot([0, 1], [u, v], color="0.7", lw=0.8)
-        ax.scatter(np.zeros(len(first)), first, color=PALETTE.get(a, "0.3"), zorder=3)
-        ax.scatter(np.ones(len(second)), second, color=PALETTE.get(b, "0.3"), zorder=3)
+        ax.scatter(np.zeros(len(first)), first, color=colour(a), zorder=3)
+        ax.scatter(np.ones(len(second)), second, color=colour(b), zorder=3)
         if constant is not None and i in constant:
-            ax.axhline(constant[i], color=PALETTE["constant"], ls="--", lw=1, label="constant predictor")
+            ax.axhline(constant[i], color=colour("constant"), ls="--", lw=1, label="constant predictor")
             ax.legend(fontsize=8, loc="upper right")
-        ax.set_xticks([0, 1], [a, b])
+        ax.set_xticks([0, 1], [display_name(a), display_name(b)])
         ax.set_xlim(-0.4, 1.4)
         ax.set_title(f"{title} (n = {len(rows)})", fontsize=9)
     np.atleast_1d(axes)[0].set_ylabel(ylabel)

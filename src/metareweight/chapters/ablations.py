@@ -24,7 +24,8 @@ from ..verdicts import Verdicts, at_most, beats_each, fraction, is_true, unteste
 #: The paper's output map, inputs and penalty convention (the defaults the variants are paired with).
 DEFAULT_MAP, DEFAULT_INPUTS, DEFAULT_PENALTY = "inverse_square", "both", "n"
 MAP_LABELS = {"inverse_square": "1/(x²+1)", "sigmoid": "sigmoid(x)", "one_plus_tanh": "1 + tanh(x)"}
-MAP_COLOURS = ("#d62728", "#1f77b4", "#2ca02c")
+#: The output maps' colours, in the order of MAP_LABELS (each map's own :func:`plots.colour`).
+MAP_COLOURS = tuple(plots.colour(m) for m in MAP_LABELS)
 INPUT_LABELS = {"both": "y and ŷ₀", "y": "y only", "yhat0": "ŷ₀ only"}
 PENALTIES = ("n", "sum_w")
 PENALTY_LABELS = {"n": "λ·N (the code)", "sum_w": "λ·Σw"}
@@ -89,7 +90,7 @@ def paired_dots(ax, frame: pd.DataFrame, labels: dict) -> None:
     for _, row in frame.iterrows():
         ax.plot(x, row.to_numpy(), color="0.7", lw=0.8)
     for j, col in enumerate(frame.columns):
-        ax.scatter(np.full(len(frame), x[j]), frame[col], color=plots.PALETTE["reweighted"], zorder=3, s=18)
+        ax.scatter(np.full(len(frame), x[j]), frame[col], color=plots.colour("reweighted"), zorder=3, s=18)
     ax.set_xticks(x, [labels.get(c, str(c)) for c in frame.columns])
     ax.set_xlim(-0.5, len(x) - 0.5)
     ax.set_ylabel("test MSE (years²)")
@@ -128,9 +129,9 @@ def output_map_figure(map_mse: pd.DataFrame, map_runs: dict, split_index: int, l
     meta step of each map's first run in ``map_runs`` (split ``split_index``).  Returns the figure."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
     paired_dots(left, map_mse, labels)
-    for m, colour in zip(map_mse.columns, MAP_COLOURS, strict=True):
+    for m in map_mse.columns:
         hist = map_runs[m][0][1]["history"]
-        right.plot(hist["step"], years2(hist["valid_mse"]), color=colour, lw=1.2, label=labels[m])
+        right.plot(hist["step"], years2(hist["valid_mse"]), color=plots.colour(m), lw=1.2, label=labels[m])
     right.set_xlabel("meta step")
     right.set_ylabel("validation MSE (years²)")
     right.set_title(f"split {split_index}", fontsize=9)
@@ -354,7 +355,7 @@ def penalty_figure(pen_mse: pd.DataFrame, pen: pd.DataFrame, labels: dict = PENA
     paired_dots(left, pen_mse, labels)
     ratio = pen.pivot(index="split", columns="penalty", values=SHRINK)[[labels[p] for p in pen_mse.columns]]
     paired_dots(right, ratio, {})
-    right.axhline(pen[RESTRICTED_SHRINK].mean(), color=plots.PALETTE["restricted"], ls="--", lw=1, label="Restricted")
+    right.axhline(pen[RESTRICTED_SHRINK].mean(), color=plots.colour("restricted"), ls="--", lw=1, label="Restricted")
     right.set_ylabel("prediction std / true age std (ratio)")
     right.legend(fontsize=8)
     return fig

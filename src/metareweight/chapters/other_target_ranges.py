@@ -32,8 +32,6 @@ RES_YES_AT = 7 / 8
 #: The cold-time entries of the record, in their order.
 COLD_KEYS = ("meta runs, main band (shared with §4.3)", "meta runs, other bands", "simple alternatives",
              "extractors (shared with every chapter)")
-#: The colours of the two chosen alternatives in the figure.
-ALTERNATIVE_COLOURS = ("#ff7f0e", "#17becf")
 
 
 def band_label(low: int, high: int) -> str:
@@ -162,7 +160,6 @@ def ratio_interval_table(ratio: pd.DataFrame, methods) -> pd.DataFrame:
 def ratio_figure(ratio: pd.DataFrame, bands, methods, chosen):
     """The figure of the ratios: per band, each method's mean ratio (dot) and 95% t interval
     (bar), on a log scale with the constant's level 1 drawn.  Returns the figure."""
-    colours = {**plots.PALETTE, **dict(zip(chosen, ALTERNATIVE_COLOURS, strict=False))}
     names = [band_label(*b) for b in bands]
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(bands)), 3.8))
     for j, m in enumerate(methods):
@@ -170,7 +167,7 @@ def ratio_figure(ratio: pd.DataFrame, bands, methods, chosen):
         x = np.arange(len(bands)) + (j - (len(methods) - 1) / 2) * 0.13
         mean = part["mean ratio"]
         ax.errorbar(x, mean, yerr=[mean - part["CI low"], part["CI high"] - mean], fmt="o", ms=4, lw=1, capsize=2,
-                    color=colours[m], label=m)
+                    color=plots.colour(m), label=display_name(m))
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_yscale("log")
     ax.set_xticks(np.arange(len(bands)), names)

@@ -16,6 +16,7 @@ import torch
 from .. import plots
 from ..experiment import run_split, years2
 from ..meta import init_weight_net
+from ..names import display_name
 from ..pool import parallel
 from ..verdicts import Verdicts, fraction, is_true, untested
 
@@ -252,10 +253,10 @@ def seeds_figure(meta: pd.DataFrame, ext: pd.DataFrame, n_splits: int, n_ext_spl
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True,
                                       gridspec_kw={"width_ratios": [max(n_splits, 1), max(n_ext_splits, 1)]})
     for ax, frame, key in ((left, meta, "meta seed"), (right, ext, "extractor seed")):
-        ax.scatter(frame["split"] - 0.1, frame["restricted"], s=14, color=plots.PALETTE["restricted"],
-                   label="restricted")
-        ax.scatter(frame["split"] + 0.1, frame["reweighted"], s=14, color=plots.PALETTE["reweighted"],
-                   label="re-weighted")
+        ax.scatter(frame["split"] - 0.1, frame["restricted"], s=14, color=plots.colour("restricted"),
+                   label=display_name("restricted"))
+        ax.scatter(frame["split"] + 0.1, frame["reweighted"], s=14, color=plots.colour("reweighted"),
+                   label=display_name("reweighted"))
         ax.set_xlabel(f"split (dots: {key}s)")
         ax.set_xticks(sorted(frame["split"].unique()))
     left.set_ylabel("test MSE (years²)")
