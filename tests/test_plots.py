@@ -61,3 +61,20 @@ def test_paired_panels_name_methods_in_reader_words_and_draw_the_constant():
     assert len(level) == 1 and list(level[0].get_ydata()) == [5.2, 5.2]
     plt.close(fig)
 
+
+def test_ratio_top_follows_the_methods_that_nearly_beat_the_constant():
+    groups = [(0.7, [0.6, 0.9]), (1.05, [0.9, 1.33]), (21.0, [19.0, 25.0]), (float("nan"), [float("nan")])]
+    assert plots.ratio_top(groups) == 1.5  # 1.33 x 1.1 = 1.46, rounded up; All's 21 does not decide
+    assert plots.ratio_top([(0.4, [0.3, 0.5])]) == 1.1  # never below 1 + a step: the line at 1 shows
+    assert plots.ratio_top([(3.0, [2.0, 4.0])]) == plots.RATIO_FALLBACK  # nothing near the constant
+    assert plots.ratio_top([(1.0, [np.nan, 1.2])]) == 1.4  # NaN ignored: 1.2 x 1.1 = 1.32 -> 1.4
+
+
+def test_clip_mark_prints_the_value_at_the_top_edge():
+    fig, ax = plt.subplots()
+    ax.set_ylim(0, 1.5)
+    text = plots.clip_mark(ax, 2.0, 21.04, 1.5, colour=plots.colour("all"))
+    assert text.get_text() == "21.0" and text.get_position()[1] < 1.5
+    marker = ax.lines[-1]
+    assert marker.get_marker() == "^" and list(marker.get_ydata()) == [1.5] and not marker.get_clip_on()
+    plt.close(fig)

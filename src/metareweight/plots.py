@@ -54,6 +54,50 @@ PIXELS = {"scaled": "#222222", "code": "#ff7f0e"}
 BAND = "#e8c547"
 
 
+#: A ratio to the constant predictor "nearly beats" it at or below this mean.
+NEAR_CONSTANT = 1.1
+#: A ratio axis ends this factor above the largest ratio of the methods that (nearly) beat the
+#: constant, rounded up to a multiple of RATIO_STEP; RATIO_FALLBACK when no method does.
+RATIO_HEADROOM = 1.1
+RATIO_STEP = 0.1
+RATIO_FALLBACK = 2.0
+
+
+def ratio_top(groups, *, near: float = NEAR_CONSTANT) -> float:
+    """The top of a linear axis of test MSE over the constant predictor's.
+
+    ``groups`` holds one ``(mean, values)`` per method (and convention or band): its mean ratio
+    and every value drawn for it (per-split ratios, or interval ends).  The groups whose mean is
+    at most ``near`` (they beat or nearly beat the constant) decide: the axis ends
+    :data:`RATIO_HEADROOM` above their largest value, rounded up to :data:`RATIO_STEP`, and
+    never below 1 + :data:`RATIO_STEP`, so that the line at 1 shows.  NaN values are ignored;
+    without a deciding group the axis ends at :data:`RATIO_FALLBACK`."""
+    tops = []
+    for mean, values in groups:
+        v = np.asarray(values, dtype=float).ravel()
+        v = v[np.isfinite(v)]
+        if np.isfinite(mean) and mean <= near:
+            tops.append(max(float(mean), float(v.max()) if len(v) else float(mean)))
+    if not tops:
+        return RATIO_FALLBACK
+    top = RATIO_STEP * np.ceil(round(max(tops) * RATIO_HEADROOM / RATIO_STEP, 9))
+    return round(float(max(top, 1 + RATIO_STEP)), 9)
+
+
+def clip_mark(ax, x, value, top, *, colour, fmt="{:.1f}", size=7.5):
+    """Mark a ``value`` beyond the top ``top`` of a linear axis at ``x``: a triangle on the top
+    edge and the value printed downwards below it.  Returns the text."""
+    ax.plot([x], [top], marker="^", ms=6, color=colour, clip_on=False, zorder=4)
+    return ax.text(x, top * 0.975, fmt.format(value), rotation=90, ha="center", va="top", fontsize=size,
+                   color="0.1", zorder=5, bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75,
+                                                 "pad": 0.6})
+
+
+def constant_line(ax, level=1.0, *, label="constant predictor", **kwargs):
+    """The constant predictor's level on ``ax`` (1 on a ratio axis), in its colour, dashed."""
+    return ax.axhline(level, color=colour("constant"), ls="--", lw=1.1, label=label, zorder=2, **kwargs)
+
+
 def style() -> None:
     """Apply the book's plotting style, and show every table cell and column whole (pandas would
     cut cells at 50 characters with "…")."""
