@@ -55,7 +55,7 @@ def test_paired_panels_name_methods_in_reader_words_and_draw_the_constant():
     rows = [{"restricted": 4.0, "reweighted": 5.0}, {"restricted": 3.0, "reweighted": 3.5}]
     fig = plots.paired_panels([("ours", rows)], ("restricted", "reweighted"), constant={0: 5.2})
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["Restricted", "Reweighted (the paper's method)"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Restricted", "Reweighted (the\npaper's method)"]
     assert matplotlib.colors.to_hex(ax.collections[1].get_facecolor()[0]) == plots.colour("reweighted")
     level = [line for line in ax.lines if line.get_label() == "constant predictor"]
     assert len(level) == 1 and list(level[0].get_ydata()) == [5.2, 5.2]

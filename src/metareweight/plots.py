@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -160,7 +162,7 @@ def paired_panels(groups, pair, *, scale=1.0, ylabel="", constant=None):
         if constant is not None and i in constant:
             ax.axhline(constant[i], color=colour("constant"), ls="--", lw=1, label="constant predictor")
             ax.legend(fontsize=8, loc="upper right")
-        ax.set_xticks([0, 1], [display_name(a), display_name(b)])
+        ax.set_xticks([0, 1], [textwrap.fill(display_name(m), 16) for m in (a, b)])
         ax.set_xlim(-0.4, 1.4)
         ax.set_title(f"{title} (n = {len(rows)})", fontsize=9)
     np.atleast_1d(axes)[0].set_ylabel(ylabel)
