@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metareweight import display, sweep
+from metareweight import display, plots, sweep
 from metareweight.chapters import ablations as ab
 from metareweight.profiles import resolve
 
@@ -308,3 +308,22 @@ def test_verdict_table_and_record():
     assert record["validation_size"][2] == {"split": 0, "validation rows": 80, "size": "all", "reweighted": 4.0,
                                             "restricted": 4.2}
     assert record["cold_seconds"] is cold and len(record["penalty"]) == 2 * N
+
+
+def test_the_test_mse_figures_mark_the_constant_predictor_from_the_runs():
+    runs = [({}, {"mse": {"constant": 4e-4}}), ({}, {"mse": {"constant": 6e-4}})]
+    level = ab.constant_level(runs)
+    assert level == pytest.approx(5.0)  # (4 + 6) / 2 years², from age/100 squared
+    frame = mse_frame({"a": np.arange(N, dtype=float), "b": np.arange(N, dtype=float) + 1})
+
+    def constant_lines(ax):
+        return [line for line in ax.lines if line.get_label() == ab.CONSTANT_LABEL]
+
+    for fig in (ab.dots_figure(frame, {"a": "A"}, constant=level), ab.size_figure(sizes_case(), constant=level)):
+        marked = constant_lines(fig.axes[0])
+        assert len(marked) == 1 and list(marked[0].get_ydata()) == [5.0, 5.0]
+        assert marked[0].get_color() == plots.colour("constant")
+        assert ab.CONSTANT_LABEL in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert not constant_lines(ab.dots_figure(frame, {"a": "A"}).axes[0])  # no level, no line
+    assert not constant_lines(ab.dots_figure(frame, {}, constant=float("nan")).axes[0])
+    close_all()

@@ -193,7 +193,15 @@ def test_league_figure_orders_by_the_scaled_mean():
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert labels[0] == display_name("reweighted") and labels[-1] == display_name("all")
-    assert ax.get_yscale() == "log" and len(ax.patches) == 2 * len(labels)
+    assert len(ax.patches) == 2 * len(labels) and "Reweighted, meta seed 0" in labels
+    assert not [t for t in labels if "_" in t]  # reader words only
+    # linear, up to Meta-Weight-Net's 1.1 (the largest ratio at most 1.1) x 1.1, rounded up to 1.3
+    assert ax.get_yscale() == "linear" and ax.get_ylim() == pytest.approx((0, 1.3))
+    # All (2.0) and validation rows only (1.5) are cut at the top, with their means printed, twice
+    clipped = sorted(t.get_text() for t in ax.texts)
+    assert clipped == ["1.5", "1.5", "2.0", "2.0"]
+    assert max(p.get_height() for p in ax.patches) == pytest.approx(1.3)
+    assert [line.get_ydata()[0] for line in ax.lines if line.get_label().startswith("constant")] == [1.0]
     plt.close(fig)
 
 

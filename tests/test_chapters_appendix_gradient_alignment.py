@@ -7,7 +7,9 @@ import matplotlib
 import numpy as np
 import pytest
 
+from metareweight import plots
 from metareweight.chapters import appendix_gradient_alignment as ch
+from metareweight.names import display_name
 from metareweight.verdicts import Verdicts
 
 matplotlib.use("Agg")
@@ -53,7 +55,8 @@ def test_summary_table_and_glue():
 
 def test_figures_draw_every_run():
     fig = ch.figure5(RUNS)
-    assert [line.get_label() for line in fig.axes[0].lines] == list(ch.RUNS)
+    assert [line.get_label() for line in fig.axes[0].lines] == [display_name(r) for r in ch.RUNS]
+    assert [line.get_color() for line in fig.axes[0].lines] == [plots.colour(r) for r in ch.RUNS]
     fig6 = ch.figure6({"step": [0, 10, 20], "monitor_corr": [0.1, 0.2, 0.3]})
     np.testing.assert_array_equal(fig6.axes[0].lines[0].get_ydata(), [0.1, 0.2, 0.3])
 

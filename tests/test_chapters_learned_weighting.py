@@ -96,7 +96,25 @@ def test_heatmaps_draw_one_map_per_run_with_the_heavy_rows():
     dots = maps[0].collections[0].get_offsets()
     assert np.allclose(np.sort(dots[:, 0]), [15, 30, 40])  # the heavy rows' true ages
     assert sorted(line.get_xdata()[0] for line in maps[0].lines) == [LOW, HIGH]
+    # heaviest row's initial prediction 42 years, + 5, rounded up to 50: both axes end there
+    assert maps[0].get_xlim() == (0, 50) and maps[0].get_ylim() == (0, 50)
+    image = maps[0].images[0]
+    assert image.get_cmap().name == lw.HEATMAP_CMAP
+    # the power norm lifts a weight of 0.1 well above a tenth of the colour scale
+    assert image.norm(0.1) > 0.25 and image.norm(0) == 0 and image.norm(1) == 1
     plt.close(fig)
+
+
+def test_heatmap_limit_follows_the_heavy_rows_and_falls_back_to_the_grid():
+    assert lw.heatmap_limit([make_run()]) == 50
+    arrays, info = make_run()
+    far = dict(arrays, meta_yhat0=arrays["meta_yhat0"] + 0.6)  # a heavy row predicted at 100 years
+    assert lw.heatmap_limit([make_run(), (far, info)]) == 100
+    grid = np.zeros((101, 101))
+    grid[23, 7] = 0.5  # no heavy row: the one heavy grid cell, at 23 years, decides
+    none = dict(arrays, meta_w=np.zeros(6), grid_w=grid)
+    assert lw.heatmap_limit([(none, info)]) == 30
+    assert lw.heatmap_limit([(dict(none, grid_w=np.zeros((101, 101))), info)]) == 100
 
 
 def test_weight_by_age_pools_rows_and_weight_per_run():

@@ -94,6 +94,17 @@ def test_curves_figure_plots_both_curves_in_years_squared():
     np.testing.assert_allclose(left.lines[1].get_ydata(), [10.0, 6.0])
     np.testing.assert_allclose(right.lines[0].get_ydata(), [10.0, 3.0])
     assert left.get_ylim() == (0.0, 12.0)
+    assert not [line for line in left.lines if line.get_label().startswith("constant")]
+
+
+def test_curves_figure_marks_the_constant_predictor_of_the_run():
+    free_runs, net_runs = _runs([(2e-4, 6e-4)], [(3e-4, 4e-4)], steps=(30,))
+    level = chapter.constant_test_mse(({}, {"mse": {"constant": 7e-4}}))
+    assert level == pytest.approx(7.0)
+    fig = chapter.curves_figure(free_runs[0]["history"], net_runs[0][1]["history"], 12.0, constant=level)
+    for ax in fig.axes:
+        marked = [line for line in ax.lines if line.get_label() == "constant predictor (test)"]
+        assert len(marked) == 1 and marked[0].get_ydata()[0] == pytest.approx(7.0)
 
 
 def test_verdicts_read_the_checks_and_the_table():

@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from metareweight.chapters import other_target_ranges as chapter  # noqa: E402
+from metareweight.names import display_name  # noqa: E402
 from metareweight.profiles import resolve  # noqa: E402
 from metareweight.verdicts import Verdicts  # noqa: E402
 
@@ -145,7 +146,13 @@ def test_ratio_figure_draws_one_series_per_method():
     ratio = chapter.ratios(results_frame(), methods)
     fig = chapter.ratio_figure(ratio, [(14, 21), (30, 40)], methods, CHOSEN)
     ax = fig.axes[0]
-    assert ax.get_yscale() == "log" and len(ax.containers) == len(methods)
+    assert ax.get_yscale() == "linear" and len(ax.containers) == len(methods)
+    # the means at most 1.1 reach 0.667: the axis ends at its floor 1.1, above the line at 1
+    assert ax.get_ylim() == pytest.approx((0, 1.1))
+    # beyond it: the re-weighted head on 30-40 (4/3) and Restricted, λ tuned (2) on both bands
+    assert sorted(t.get_text() for t in ax.texts) == ["1.3", "2.0", "2.0"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["constant predictor (1)", *[display_name(m) for m in methods]]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["14-21", "30-40"]
     plt.close(fig)
 

@@ -181,3 +181,20 @@ def test_criteria_glue_states_the_bars_the_judgements_use():
     spread = {"several": True, "stable": 3, "splits": 4}  # exactly the share: holds
     judged = seeds.judgements({"stable": 2}, 4, standing, spread, 2)
     assert judged["seed0"].holds == "no" and judged["meta"].holds == "no" and judged["extractor"].holds == "yes"
+
+
+def test_seeds_figure_marks_the_constant_on_each_split_of_a_panel(fake_parallel):
+    constant = seeds.constant_by_split(None, SPLITS[:2], resolve("quick", meta_seeds=2))
+    assert constant.to_dict() == pytest.approx({0: 5.0, 1: 10.0})  # 5 x 1e-4 (split + 1), in years²
+    assert [cfg.meta_seed for _, _, _, cfg in fake_parallel[0]] == [0, 0]  # the meta-seed-0 runs
+    meta = table([(0, 0, 1, 2), (1, 0, 3, 4)])
+    ext = table([(0, 0, 5, 6)], key="extractor seed")
+    fig = seeds.seeds_figure(meta, ext, 2, 1, constant=constant)
+    left, right = fig.axes
+    marks = [c for c in left.collections if c.get_label() == "constant predictor"]
+    assert len(marks) == 1 and np.allclose(marks[0].get_offsets(), [[0, 5], [1, 10]])
+    assert matplotlib.colors.to_hex(marks[0].get_facecolor()[0]) == seeds.plots.colour("constant")
+    right_marks = [c for c in right.collections if c.get_label() == "constant predictor"]
+    assert np.allclose(right_marks[0].get_offsets(), [[0, 5]])  # only the extractor panel's split
+    assert "constant predictor" in [t.get_text() for t in left.get_legend().get_texts()]
+    plt.close(fig)

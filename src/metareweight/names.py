@@ -11,6 +11,7 @@ METHOD_NAMES = {
     "all": "All",
     "restricted": "Restricted",
     "reweighted": "Reweighted (the paper's method)",
+    "reweighted_seed0": "Reweighted, meta seed 0",
     "constant": "constant predictor",
     "cnn_head": "the CNN's own head",
     "restricted_tuned": "Restricted, λ tuned",

@@ -9,8 +9,13 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-COLOURS = {"data": "#4c72b0", "valid": "#d62728", "value": "#7f7f7f",
-           "difference": "#ff7f0e", "closed form": "#2ca02c", "unweighted": "#9467bd"}
+from .plots import colour
+
+#: The toys' own colours.  The toys' formulations are not the book's methods, so none of them
+#: takes a method's colour (red is the re-weighted head, orange 0-255 pixels), except the
+#: unweighted fit, which is the toys' All.
+COLOURS = {"data": "#4c72b0", "valid": "#111111", "value": "#1b9e77",
+           "difference": "#d95f02", "closed form": "#e7298a", "unweighted": colour("all")}
 
 
 def piecewise_fits(x, y, valid, lines):

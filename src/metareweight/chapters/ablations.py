@@ -24,7 +24,8 @@ from ..verdicts import Verdicts, at_most, beats_each, fraction, is_true, unteste
 #: The paper's output map, inputs and penalty convention (the defaults the variants are paired with).
 DEFAULT_MAP, DEFAULT_INPUTS, DEFAULT_PENALTY = "inverse_square", "both", "n"
 MAP_LABELS = {"inverse_square": "1/(x²+1)", "sigmoid": "sigmoid(x)", "one_plus_tanh": "1 + tanh(x)"}
-MAP_COLOURS = ("#d62728", "#1f77b4", "#2ca02c")
+#: The output maps' colours, in the order of MAP_LABELS (each map's own :func:`plots.colour`).
+MAP_COLOURS = tuple(plots.colour(m) for m in MAP_LABELS)
 INPUT_LABELS = {"both": "y and ŷ₀", "y": "y only", "yhat0": "ŷ₀ only"}
 PENALTIES = ("n", "sum_w")
 PENALTY_LABELS = {"n": "λ·N (the code)", "sum_w": "λ·Σw"}
@@ -86,23 +87,43 @@ def summary(frame: pd.DataFrame, default, labels: dict):
     return table
 
 
-def paired_dots(ax, frame: pd.DataFrame, labels: dict) -> None:
+def constant_level(default_runs) -> float:
+    """The constant predictor's mean test MSE (years²) over the default runs ``default_runs`` of
+    the ablation splits: every variant keeps the split's rows, so this is the level each test-MSE
+    figure of the chapter marks."""
+    return float(np.mean([years2(info["mse"]["constant"]) for _, info in default_runs]))
+
+
+CONSTANT_LABEL = "constant predictor (mean over splits)"
+
+
+def mark_constant(ax, constant) -> None:
+    """The constant predictor's level ``constant`` (years²) on ``ax``, labelled; nothing when None."""
+    if constant is not None and np.isfinite(constant):
+        plots.constant_line(ax, constant, label=CONSTANT_LABEL)
+        ax.legend(fontsize=8)
+
+
+def paired_dots(ax, frame: pd.DataFrame, labels: dict, constant=None) -> None:
     """Draw one dot per split and column of ``frame`` on ``ax``, the dots of one split joined by a
-    grey line, the columns named by ``labels``."""
+    grey line, the columns named by ``labels``; ``constant`` (years², or None) is the constant
+    predictor's level, dashed."""
     x = np.arange(frame.shape[1])
     for _, row in frame.iterrows():
         ax.plot(x, row.to_numpy(), color="0.7", lw=0.8)
     for j, col in enumerate(frame.columns):
-        ax.scatter(np.full(len(frame), x[j]), frame[col], color=plots.PALETTE["reweighted"], zorder=3, s=18)
+        ax.scatter(np.full(len(frame), x[j]), frame[col], color=plots.colour("reweighted"), zorder=3, s=18)
     ax.set_xticks(x, [labels.get(c, str(c)) for c in frame.columns])
     ax.set_xlim(-0.5, len(x) - 0.5)
     ax.set_ylabel("test MSE (years²)")
+    mark_constant(ax, constant)
 
 
-def dots_figure(frame: pd.DataFrame, labels: dict):
-    """A figure of :func:`paired_dots` alone.  Returns the figure."""
+def dots_figure(frame: pd.DataFrame, labels: dict, constant=None):
+    """A figure of :func:`paired_dots` alone (``constant``: the constant predictor's level).
+    Returns the figure."""
     fig, ax = plt.subplots(figsize=(5, 3.4))
-    paired_dots(ax, frame, labels)
+    paired_dots(ax, frame, labels, constant)
     return fig
 
 
@@ -126,14 +147,16 @@ def map_table(map_mse: pd.DataFrame, unsteady: dict, labels: dict = MAP_LABELS):
     return table
 
 
-def output_map_figure(map_mse: pd.DataFrame, map_runs: dict, split_index: int, labels: dict = MAP_LABELS):
-    """Left the :func:`paired_dots` of ``map_mse``; right the validation MSE (years²) against the
-    meta step of each map's first run in ``map_runs`` (split ``split_index``).  Returns the figure."""
+def output_map_figure(map_mse: pd.DataFrame, map_runs: dict, split_index: int, labels: dict = MAP_LABELS,
+                      constant=None):
+    """Left the :func:`paired_dots` of ``map_mse`` (with the constant predictor's level
+    ``constant``); right the validation MSE (years²) against the meta step of each map's first
+    run in ``map_runs`` (split ``split_index``).  Returns the figure."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
-    paired_dots(left, map_mse, labels)
-    for m, colour in zip(map_mse.columns, MAP_COLOURS, strict=True):
+    paired_dots(left, map_mse, labels, constant)
+    for m in map_mse.columns:
         hist = map_runs[m][0][1]["history"]
-        right.plot(hist["step"], years2(hist["valid_mse"]), color=colour, lw=1.2, label=labels[m])
+        right.plot(hist["step"], years2(hist["valid_mse"]), color=plots.colour(m), lw=1.2, label=labels[m])
     right.set_xlabel("meta step")
     right.set_ylabel("validation MSE (years²)")
     right.set_title(f"split {split_index}", fontsize=9)
@@ -214,17 +237,19 @@ def count_axis(fig, ax, ticks, xlabel: str):
     ax.minorticks_off()
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test MSE (years²)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the lines, not on them
     return fig
 
 
-def width_figure(width_mse: pd.DataFrame):
+def width_figure(width_mse: pd.DataFrame, constant=None):
     """Test MSE (years²) against the width of h_θ (the columns of ``width_mse``, log scale), one
-    line per split.  Returns the figure."""
+    line per split, and the constant predictor's level ``constant`` dashed.  Returns the figure."""
     widths = list(width_mse.columns)
     fig, ax = plt.subplots(figsize=(5, 3.4))
     for split_index, row in width_mse.iterrows():
         ax.plot(widths, row.to_numpy(), marker="o", alpha=0.8, lw=1, label=f"split {split_index}")
+    if constant is not None and np.isfinite(constant):
+        plots.constant_line(ax, constant, label=CONSTANT_LABEL)
     return count_axis(fig, ax, widths, "hidden units of h_θ (count)")
 
 
@@ -283,14 +308,17 @@ def size_matrix(sizes: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     return frame, labels
 
 
-def size_figure(sizes: pd.DataFrame):
+def size_figure(sizes: pd.DataFrame, constant=None):
     """Test MSE (years²) against the validation rows the meta step used (log scale), one line per
-    split of ``sizes``, the split's Restricted head dashed.  Returns the figure."""
+    split of ``sizes``, the split's Restricted head dashed, and the constant predictor's level
+    ``constant`` dashed in its colour.  Returns the figure."""
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     for split_index, part in sizes.groupby("split"):
         line, = ax.plot(part["validation rows"], part["reweighted"], marker="o", lw=1, alpha=0.8,
                         label=f"split {split_index}")
         ax.axhline(part["restricted"].iloc[0], color=line.get_color(), ls="--", lw=0.8)
+    if constant is not None and np.isfinite(constant):
+        plots.constant_line(ax, constant, label=CONSTANT_LABEL)
     ticks = sorted({*sweep.VALID_SIZES, int(round(sizes.loc[sizes["size"] == "all", "validation rows"].mean()))})
     return count_axis(fig, ax, ticks, "validation rows used by the meta step (count)")
 
@@ -348,15 +376,15 @@ def penalty_table(pen: pd.DataFrame):
     return pen.groupby("penalty", sort=False).mean(numeric_only=True).drop(columns="split")
 
 
-def penalty_figure(pen_mse: pd.DataFrame, pen: pd.DataFrame, labels: dict = PENALTY_LABELS):
-    """Left the :func:`paired_dots` of the test MSE per convention ``pen_mse``; right those of the
-    prediction std over the age std from ``pen``, with Restricted's mean ratio dashed.  Returns
-    the figure."""
+def penalty_figure(pen_mse: pd.DataFrame, pen: pd.DataFrame, labels: dict = PENALTY_LABELS, constant=None):
+    """Left the :func:`paired_dots` of the test MSE per convention ``pen_mse`` (with the constant
+    predictor's level ``constant``); right those of the prediction std over the age std from
+    ``pen``, with Restricted's mean ratio dashed.  Returns the figure."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
-    paired_dots(left, pen_mse, labels)
+    paired_dots(left, pen_mse, labels, constant)
     ratio = pen.pivot(index="split", columns="penalty", values=SHRINK)[[labels[p] for p in pen_mse.columns]]
     paired_dots(right, ratio, {})
-    right.axhline(pen[RESTRICTED_SHRINK].mean(), color=plots.PALETTE["restricted"], ls="--", lw=1, label="Restricted")
+    right.axhline(pen[RESTRICTED_SHRINK].mean(), color=plots.colour("restricted"), ls="--", lw=1, label="Restricted")
     right.set_ylabel("prediction std / true age std (ratio)")
     right.legend(fontsize=8)
     return fig

@@ -262,22 +262,34 @@ def peers_glue(runs: Runs) -> dict:
 
 def league_figure(test: dict):
     """Every method's test MSE over the constant's on the same split, one dot per split and a
-    bar for the mean, for both conventions, ordered by the [0, 1] pixels' mean.  Returns the
-    figure."""
+    bar for the mean, for both conventions, ordered by the [0, 1] pixels' mean.
+
+    The y axis is linear from 0 to :func:`plots.ratio_top` of the methods that beat or nearly
+    beat the constant; a mean beyond it is a bar cut at the top edge with a triangle and its
+    value printed, a dot beyond it a hollow triangle on the edge.  Returns the figure."""
     order = test["scaled"].div(test["scaled"]["constant"], axis=0).mean().sort_values().index.tolist()
+    rel = {conv: test[conv].div(test[conv]["constant"], axis=0) for conv in ("scaled", "code")}
+    top = plots.ratio_top([(rel[c][m].mean(), rel[c][m]) for c in rel for m in order if m in rel[c]])
     fig, ax = plt.subplots(figsize=(10, 4))
-    colours = (("scaled", plots.PIXELS["scaled"]), ("code", plots.PIXELS["code"]))
-    for i, (conv, colour) in enumerate(colours):
-        rel = test[conv].div(test[conv]["constant"], axis=0)
+    for i, conv in enumerate(("scaled", "code")):
+        colour = plots.PIXELS[conv]
         x = np.arange(len(order)) + (i - 0.5) * 0.35
-        ax.bar(x, rel[order].mean(), 0.35, color=colour, alpha=0.35, label=f"{LABELS[conv]} (mean)")
+        mean = rel[conv][order].mean()
+        ax.bar(x, np.minimum(mean, top), 0.35, color=colour, alpha=0.35, label=f"{LABELS[conv]} (mean)")
         for j, m in enumerate(order):
-            ax.scatter(np.full(len(rel), x[j]), rel[m], s=8, color=colour)
-    ax.axhline(1.0, color="k", lw=0.8)
-    ax.set_yscale("log")
+            values = rel[conv][m].to_numpy(dtype=float)
+            over = values > top
+            ax.scatter(np.full(int((~over).sum()), x[j]), values[~over], s=8, color=colour)
+            if over.any():
+                ax.scatter([x[j]], [top], s=22, marker="^", facecolors="white", edgecolors=colour, lw=0.8,
+                           clip_on=False, zorder=3)
+            if mean[m] > top:
+                plots.clip_mark(ax, x[j], mean[m], top, colour=colour)
+    plots.constant_line(ax, label="constant predictor (1)")
+    ax.set_ylim(0, top)
     ax.set_xticks(np.arange(len(order)), [name(m) for m in order], rotation=40, ha="right")
     ax.set_ylabel("test MSE / constant's MSE (ratio)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     return fig
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import plots
+from ..names import display_name
 from ..verdicts import Verdicts, above, all_of, below, correlation_above
 
 #: The three fine-tuning runs of Figure 5, in the order of the table and the verdicts.
@@ -97,7 +98,8 @@ def figure5(runs: dict):
     """Test correlation after each epoch of every fine-tuning run (Figure 5); returns the figure."""
     fig, ax = plt.subplots(figsize=(7, 3.4))
     for name, hist in runs.items():
-        ax.plot(hist["epoch"], hist["monitor_corr"], marker=".", color=plots.PALETTE[name], label=name)
+        ax.plot(hist["epoch"], hist["monitor_corr"], marker=".", color=plots.colour(name),
+                label=display_name(name))
     ax.set_xlabel("epoch of fine-tuning (passes over the rows)")
     ax.set_ylabel("test Pearson correlation (no unit)")
     ax.legend()
@@ -107,7 +109,7 @@ def figure5(runs: dict):
 def figure6(hist: dict):
     """Test correlation of the re-weighted ridge head over the meta steps (Figure 6); returns the figure."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    ax.plot(hist["step"], hist["monitor_corr"], color=plots.PALETTE["reweighted"])
+    ax.plot(hist["step"], hist["monitor_corr"], color=plots.colour("reweighted"))
     ax.set_xlabel("meta step (full-batch Adam steps)")
     ax.set_ylabel("test Pearson correlation (no unit)")
     return fig

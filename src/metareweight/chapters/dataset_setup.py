@@ -38,7 +38,7 @@ def image_facts(faces, low: int, high: int) -> dict:
 
 def sample_faces(n_images: int, n_shown: int, seed: int = 0) -> np.ndarray:
     """Indices of ``n_shown`` of ``n_images`` faces drawn without replacement by a generator
-    seeded with ``seed``, sorted (the rows of the chapter's face grid)."""
+    seeded with ``seed``, sorted (the chapter's face grid, which shows them youngest first)."""
     return np.sort(np.random.default_rng(seed).choice(n_images, size=n_shown, replace=False))
 
 

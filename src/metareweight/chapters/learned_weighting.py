@@ -107,25 +107,61 @@ def verdict_glue(judged: dict) -> dict:
             "v_half": judged["half"].word("holds", "does not hold", "holds on some splits only")}
 
 
+#: The heat maps' colour map (light where the weight is low, so the 0.1-0.3 plateau and the ridge
+#: both show) and the exponent of its power norm (below 1, it spreads the low weights apart).
+HEATMAP_CMAP = "YlGnBu"
+HEATMAP_GAMMA = 0.5
+#: Years added beyond the heavy rows on each heat map axis before rounding up to :data:`HEATMAP_STEP`.
+HEATMAP_MARGIN = 5
+HEATMAP_STEP = 10
+
+
+def heatmap_limit(runs) -> int:
+    """The upper end (years) of both heat map axes: the largest true or initial predicted age of a
+    heavily weighted meta-training row (weight above :data:`HEAVY`) over ``runs``, plus
+    :data:`HEATMAP_MARGIN`, rounded up to a multiple of :data:`HEATMAP_STEP` and capped at the
+    grid's 100 years.  Without heavy rows, the grid cells above :data:`HEAVY` decide; without
+    those, the whole grid is shown."""
+    top = []
+    for arrays, _ in runs:
+        keep = arrays["meta_w"] > HEAVY
+        if keep.any():
+            top.append(AGE_SCALE * max(arrays["meta_y"][keep].max(), arrays["meta_yhat0"][keep].max()))
+        else:
+            cells = np.argwhere(np.asarray(arrays["grid_w"]) > HEAVY)
+            if len(cells):
+                top.append(float(cells.max()))
+    if not top:
+        return 100
+    return int(min(100, HEATMAP_STEP * np.ceil((max(top) + HEATMAP_MARGIN) / HEATMAP_STEP)))
+
+
 def heatmaps(runs, low: int, high: int):
     """Figure 3's analogue: one heat map of the learned weight over (true age, initial predicted
-    age) per run of ``runs``, the heavily weighted meta-training rows as white dots, and dashed
+    age) per run of ``runs``, on 0-:func:`heatmap_limit` years, in :data:`HEATMAP_CMAP` under a
+    power norm; the heavily weighted meta-training rows as white dots with a dark rim, and dashed
     lines at the band's edges ``low`` and ``high`` (years).  Returns the figure."""
+    from matplotlib.colors import PowerNorm
+
+    top = heatmap_limit(runs)
+    norm = PowerNorm(gamma=HEATMAP_GAMMA, vmin=0, vmax=1)
     fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.8), squeeze=False)
     for ax, (arrays, info) in zip(axes[0], runs, strict=True):
         im = ax.imshow(arrays["grid_w"].T, origin="lower", extent=(-0.5, 100.5, -0.5, 100.5),
-                       cmap="magma", vmin=0, vmax=1, aspect="auto")
+                       cmap=HEATMAP_CMAP, norm=norm, aspect="auto", interpolation="nearest")
         keep = arrays["meta_w"] > HEAVY
-        ax.scatter(arrays["meta_y"][keep] * 100, arrays["meta_yhat0"][keep] * 100, s=3, c="white", alpha=0.6)
+        ax.scatter(arrays["meta_y"][keep] * 100, arrays["meta_yhat0"][keep] * 100, s=4, c="white",
+                   edgecolors="0.1", linewidths=0.3, alpha=0.8)
         for edge in (low, high):
-            ax.axvline(edge, color="cyan", ls="--", lw=0.8)
-        ax.set_xlim(0, 100)
-        ax.set_ylim(0, 100)
+            ax.axvline(edge, color="0.25", ls="--", lw=0.9)
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
         ax.set_title(f"split {info['split']}")
         ax.grid(False)
         ax.set_xlabel("true age (years)")
     axes[0][0].set_ylabel("initial predicted age (years)")
-    fig.colorbar(im, ax=axes[0].tolist(), label="weight", shrink=0.85)
+    fig.colorbar(im, ax=axes[0].tolist(), label="weight h_θ (no unit)", shrink=0.85,
+                 ticks=[0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1])
     return fig
 
 
@@ -146,8 +182,8 @@ def weight_by_age_figure(runs, low: int, high: int):
     rows, weight = weight_by_age(runs)
     fig, ax = plt.subplots(figsize=(8, 3))
     ax.bar(np.arange(len(rows)), rows, color="#cccccc", label="rows per split")
-    ax.bar(np.arange(len(weight)), weight, color=plots.PALETTE["reweighted"], label="total weight per split")
-    ax.axvspan(low - 0.5, high + 0.5, color="cyan", alpha=0.15)
+    ax.bar(np.arange(len(weight)), weight, color=plots.colour("reweighted"), label="total weight per split")
+    ax.axvspan(low - 0.5, high + 0.5, color=plots.BAND, alpha=0.3)
     ax.set_xlabel("true age (years)")
     ax.set_ylabel("rows, or total weight, per split")
     ax.set_xlim(0, 100)

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from sklearn.linear_model import Ridge
 
+from .. import plots
 from ..experiment import years2
 from ..models import WeightNet
 from ..ridge import WeightedRidge
@@ -92,14 +93,23 @@ def overfit_table(splits, free_runs, net_runs) -> pd.DataFrame:
     return table
 
 
-def curves_figure(free_hist: dict, net_hist: dict, top: float):
+def constant_test_mse(net_run) -> float:
+    """The constant predictor's test MSE (years²) on the split of ``net_run`` (a run of
+    :func:`experiment.run_split`), the level :func:`curves_figure` marks."""
+    return float(years2(net_run[1]["mse"]["constant"]))
+
+
+def curves_figure(free_hist: dict, net_hist: dict, top: float, constant=None):
     """Validation and test MSE (years²) over the meta steps of the free weights (left) and of
-    h_theta (right), from their histories; the y axis runs from 0 to ``top``.  Returns the
-    figure."""
+    h_theta (right), from their histories; the y axis runs from 0 to ``top``; ``constant``
+    (years², or None) is the constant predictor's test MSE on the same rows, dashed on both
+    panels.  Returns the figure."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
     for ax, hist, title in ((axes[0], free_hist, "free weights"), (axes[1], net_hist, "h_θ")):
         ax.plot(hist["step"], years2(hist["valid_mse"]), label="validation")
         ax.plot(hist["step"], years2(hist["monitor_mse"]), label="test")
+        if constant is not None and np.isfinite(constant):
+            plots.constant_line(ax, constant, label="constant predictor (test)")
         ax.set_title(title)
         ax.set_xlabel("meta step")
     axes[0].set_ylabel("MSE (years²)")

@@ -32,8 +32,6 @@ RES_YES_AT = 7 / 8
 #: The cold-time entries of the record, in their order.
 COLD_KEYS = ("meta runs, main band (shared with §4.3)", "meta runs, other bands", "simple alternatives",
              "extractors (shared with every chapter)")
-#: The colours of the two chosen alternatives in the figure.
-ALTERNATIVE_COLOURS = ("#ff7f0e", "#17becf")
 
 
 def band_label(low: int, high: int) -> str:
@@ -161,22 +159,30 @@ def ratio_interval_table(ratio: pd.DataFrame, methods) -> pd.DataFrame:
 
 def ratio_figure(ratio: pd.DataFrame, bands, methods, chosen):
     """The figure of the ratios: per band, each method's mean ratio (dot) and 95% t interval
-    (bar), on a log scale with the constant's level 1 drawn.  Returns the figure."""
-    colours = {**plots.PALETTE, **dict(zip(chosen, ALTERNATIVE_COLOURS, strict=False))}
+    (bar), in its :func:`plots.colour` and named by :func:`display_name`, with the constant's
+    level 1 dashed.  The y axis is linear from 0 to :func:`plots.ratio_top` of the (method, band)
+    means that beat or nearly beat the constant, with their intervals; a mean beyond it is a
+    triangle on the top edge with its value printed.  Returns the figure."""
     names = [band_label(*b) for b in bands]
-    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(bands)), 3.8))
+    parts = {m: ratio[ratio["method"] == m].set_index("band").loc[names] for m in methods}
+    top = plots.ratio_top([(r["mean ratio"], [r["CI low"], r["CI high"]])
+                           for part in parts.values() for _, r in part.iterrows()])
+    fig, ax = plt.subplots(figsize=(max(7, 1.5 * len(bands)), 3.8))
     for j, m in enumerate(methods):
-        part = ratio[ratio["method"] == m].set_index("band").loc[names]
+        part = parts[m]
         x = np.arange(len(bands)) + (j - (len(methods) - 1) / 2) * 0.13
-        mean = part["mean ratio"]
-        ax.errorbar(x, mean, yerr=[mean - part["CI low"], part["CI high"] - mean], fmt="o", ms=4, lw=1, capsize=2,
-                    color=colours[m], label=m)
-    ax.axhline(1.0, color="k", lw=0.8)
-    ax.set_yscale("log")
+        mean = part["mean ratio"].to_numpy(dtype=float)
+        inside = ~(mean > top)
+        ax.errorbar(x[inside], mean[inside], yerr=[(mean - part["CI low"])[inside], (part["CI high"] - mean)[inside]],
+                    fmt="o", ms=4, lw=1, capsize=2, color=plots.colour(m), label=display_name(m))
+        for k in np.flatnonzero(~inside):
+            plots.clip_mark(ax, x[k], mean[k], top, colour=plots.colour(m))
+    plots.constant_line(ax, label="constant predictor (1)")
+    ax.set_ylim(0, top)
     ax.set_xticks(np.arange(len(bands)), names)
     ax.set_xlabel("target band (age, years)")
     ax.set_ylabel("test MSE / constant's MSE (ratio)")
-    ax.legend(fontsize=8, ncol=3)
+    ax.legend(fontsize=7.5, ncol=3, loc="lower left", columnspacing=0.8, handletextpad=0.4)
     return fig
 
 

@@ -17,6 +17,7 @@ from .. import plots
 from ..display import count_of, plural
 from ..experiment import run_split, years2
 from ..meta import init_weight_net
+from ..names import display_name
 from ..pool import parallel
 from ..verdicts import Verdicts, fraction, is_true, untested
 
@@ -45,6 +46,14 @@ def meta_seed_runs(faces, splits, cfg) -> pd.DataFrame:
         rows += [{**seed_row(s.index, "meta seed", seed, info), "cold_seconds": info["cold_seconds"]}
                  for s, (_, info) in zip(splits, runs, strict=True)]
     return pd.DataFrame(rows)
+
+
+def constant_by_split(faces, splits, cfg) -> pd.Series:
+    """The constant predictor's test MSE (years²) per split of ``splits``, indexed by split, read
+    from the meta-seed-0 runs of :func:`meta_seed_runs` (cached; the constant uses neither seed)."""
+    runs = parallel([(run_split, faces, s, cfg.variant(meta_seed=0)) for s in splits], cached=True)
+    levels = {s.index: float(years2(info["mse"]["constant"])) for s, (_, info) in zip(splits, runs, strict=True)}
+    return pd.Series(levels, name="constant")
 
 
 def seed_check_runs(faces, splits, seeds, cfg) -> pd.DataFrame:
@@ -248,17 +257,23 @@ def initial_weight_figure(curves: dict, low: int, high: int):
     return fig
 
 
-def seeds_figure(meta: pd.DataFrame, ext: pd.DataFrame, n_splits: int, n_ext_splits: int):
+def seeds_figure(meta: pd.DataFrame, ext: pd.DataFrame, n_splits: int, n_ext_splits: int, constant=None):
     """Test MSE per split of the restricted (blue) and re-weighted (red) heads: left one dot per
     meta seed (:func:`meta_seed_runs`), right one per extractor seed (:func:`extractor_seed_runs`),
-    the panels as wide as ``n_splits`` and ``n_ext_splits``.  Returns the figure."""
+    the panels as wide as ``n_splits`` and ``n_ext_splits``; ``constant`` (a split -> years²
+    series, or None) marks the constant predictor's test MSE on each split of a panel with a
+    horizontal bar in its colour.  Returns the figure."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True,
                                       gridspec_kw={"width_ratios": [max(n_splits, 1), max(n_ext_splits, 1)]})
     for ax, frame, key in ((left, meta, "meta seed"), (right, ext, "extractor seed")):
-        ax.scatter(frame["split"] - 0.1, frame["restricted"], s=14, color=plots.PALETTE["restricted"],
-                   label="restricted")
-        ax.scatter(frame["split"] + 0.1, frame["reweighted"], s=14, color=plots.PALETTE["reweighted"],
-                   label="re-weighted")
+        ax.scatter(frame["split"] - 0.1, frame["restricted"], s=14, color=plots.colour("restricted"),
+                   label=display_name("restricted"))
+        ax.scatter(frame["split"] + 0.1, frame["reweighted"], s=14, color=plots.colour("reweighted"),
+                   label=display_name("reweighted"))
+        if constant is not None:
+            level = constant[constant.index.isin(frame["split"].unique())].dropna()
+            ax.scatter(level.index, level.to_numpy(), marker="_", s=260, linewidths=2, color=plots.colour("constant"),
+                       label=display_name("constant"), zorder=2)
         ax.set_xlabel(f"split (dots: {key}s)")
         ax.set_xticks(sorted(frame["split"].unique()))
     left.set_ylabel("test MSE (years²)")
