@@ -69,9 +69,9 @@ def serve(root: Path):
 # Internal names a reader must never see: the display-name map's keys that are not plain words.
 def internal_names() -> list[str]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from metareweight.names import METHOD_NAMES
+    from metareweight.names import ALL_NAMES
 
-    return sorted(k for k in METHOD_NAMES if "_" in k or any(ch.isdigit() for ch in k) or k in ("mwnet",))
+    return sorted(k for k in ALL_NAMES if "_" in k or any(ch.isdigit() for ch in k) or k in ("mwnet",))
 
 
 # Tables as the reader sees them: cut cells, and tables wider than their column with no box of

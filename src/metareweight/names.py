@@ -28,10 +28,15 @@ METHOD_NAMES = {
     "inverse_square": "1/(x²+1)",
     "sigmoid": "sigmoid",
     "one_plus_tanh": "1 + tanh",
+}
+#: record keys that are not methods -> the words a reader sees
+RECORD_NAMES = {
     "meta_final": "meta step's last fit",
 }
+#: every internal name the book turns into reader words (the browser check looks for all of them)
+ALL_NAMES = {**METHOD_NAMES, **RECORD_NAMES}
 
 
 def display_name(key: str) -> str:
     """The reader's words for ``key`` (the key itself when the map has none)."""
-    return METHOD_NAMES.get(key, key)
+    return ALL_NAMES.get(key, key)
