@@ -183,7 +183,7 @@ def weight_by_age_figure(runs, low: int, high: int):
     fig, ax = plt.subplots(figsize=(8, 3))
     ax.bar(np.arange(len(rows)), rows, color="#cccccc", label="rows per split")
     ax.bar(np.arange(len(weight)), weight, color=plots.colour("reweighted"), label="total weight per split")
-    ax.axvspan(low - 0.5, high + 0.5, color=plots.BAND, alpha=0.3)
+    ax.axvspan(low - 0.5, high + 0.5, color=plots.BAND, alpha=0.3, zorder=0)  # under the bars: red stays red
     ax.set_xlabel("true age (years)")
     ax.set_ylabel("rows, or total weight, per split")
     ax.set_xlim(0, 100)
