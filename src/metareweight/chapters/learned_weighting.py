@@ -160,7 +160,7 @@ def heatmaps(runs, low: int, high: int):
         ax.grid(False)
         ax.set_xlabel("true age (years)")
     axes[0][0].set_ylabel("initial predicted age (years)")
-    fig.colorbar(im, ax=axes[0].tolist(), label="weight h_θ (no unit)", shrink=0.85,
+    fig.colorbar(im, ax=axes[0].tolist(), label="learned weight (no unit)", shrink=0.85,
                  ticks=[0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1])
     return fig
 
