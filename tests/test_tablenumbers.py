@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from metareweight import display, tablenumbers
+from metareweight import display, settings, tablenumbers
 
 TOC = """format: jb-book
 root: book/intro
@@ -22,7 +22,7 @@ def page(tables: list[str]) -> str:
 
 def test_toc_pages_follow_the_reading_order(tmp_path):
     (tmp_path / "_toc.yml").write_text(TOC)
-    assert tablenumbers.toc_pages(tmp_path / "_toc.yml") == ["book/intro", "notebooks/_run/b", "notebooks/_run/a",
+    assert settings.toc_pages(tmp_path / "_toc.yml") == ["book/intro", "notebooks/_run/b", "notebooks/_run/a",
                                                               "book/errata"]
 
 
@@ -56,4 +56,4 @@ def test_a_page_missing_from_the_build_is_named(tmp_path):
         tablenumbers.renumber(tmp_path / "html", tmp_path / "_toc.yml")
     with pytest.raises(ValueError, match="no 'root'"):
         (tmp_path / "bad.yml").write_text("parts: []\n")
-        tablenumbers.toc_pages(tmp_path / "bad.yml")
+        settings.toc_pages(tmp_path / "bad.yml")

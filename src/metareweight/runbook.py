@@ -22,17 +22,13 @@ from pathlib import Path
 from .cache import atomic_write
 from .profiles import PROFILES, ParameterError, check_type, profile_name
 from .runconfig import run_tag
-from .settings import CHAPTER_ENV, DATA_ENV, OVERRIDES_ENV, ROOT_ENV, data_path, repo_root
+from .settings import CHAPTER_ENV, DATA_ENV, OVERRIDES_ENV, ROOT_ENV, data_path, repo_root, toc_pages
 
 
 def toc_notebooks(root: Path) -> list[str]:
     """Names of the notebooks the table of contents lists, in order."""
-    names = []
-    for line in (root / "_toc.yml").read_text().splitlines():
-        line = line.strip()
-        if line.startswith("- file: notebooks/_run/"):
-            names.append(line.split("notebooks/_run/", 1)[1].strip())
-    return names
+    return [doc.removeprefix("notebooks/_run/") for doc in toc_pages(root / "_toc.yml")
+            if doc.startswith("notebooks/_run/")]
 
 
 def write_banner(root: Path) -> bool:

@@ -131,3 +131,26 @@ def repository_url(root: Path | None = None) -> str:
         raise ValueError(f"{path}: repository.url must be an http(s) address, got {url!r}")
     return str(url)
 
+
+def toc_pages(toc_file: Path) -> list[str]:
+    """The documents of a Jupyter Book 1.x ``_toc.yml`` (the root first), in reading order."""
+    import yaml
+
+    toc = yaml.safe_load(Path(toc_file).read_text())
+    if not isinstance(toc, dict) or "root" not in toc:
+        raise ValueError(f"{toc_file}: not a Jupyter Book table of contents (no 'root')")
+    found = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                found.append(node["file"])
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key, []) or []:
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk({k: v for k, v in toc.items() if k in ("parts", "chapters", "sections")})
+    return [str(Path(f).with_suffix("")) for f in found]

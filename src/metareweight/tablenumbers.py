@@ -16,34 +16,11 @@ import re
 import sys
 from pathlib import Path
 
-import yaml
-
 from .display import NUMBER_CLASS
+from .settings import toc_pages
 
 #: a chapter's "Table k." and Sphinx's "Table k " caption numbers, in the order they appear
 NUMBER = re.compile(rf"(<span class=['\"](?:{NUMBER_CLASS}|caption-number)['\"]>)Table \d+(\.?\s*)(</span>)")
-
-
-def toc_pages(toc_file: Path) -> list[str]:
-    """The documents of a Jupyter Book 1.x ``_toc.yml`` (the root first), in reading order."""
-    toc = yaml.safe_load(Path(toc_file).read_text())
-    if not isinstance(toc, dict) or "root" not in toc:
-        raise ValueError(f"{toc_file}: not a Jupyter Book table of contents (no 'root')")
-    found = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                found.append(node["file"])
-            for key in ("parts", "chapters", "sections"):
-                for child in node.get(key, []) or []:
-                    walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk({k: v for k, v in toc.items() if k in ("parts", "chapters", "sections")})
-    return [str(Path(f).with_suffix("")) for f in found]
 
 
 def renumber(html_dir: Path, toc_file: Path) -> int:
