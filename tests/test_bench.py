@@ -5,7 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from metareweight.bench import bench_alignment, bench_meta_step, meets, timings_block
+from metareweight.bench import (
+    bench_alignment,
+    bench_meta_step,
+    chapter_seconds_from_logs,
+    cold_book_sentence,
+    meets,
+    timings_block,
+)
 
 
 @pytest.mark.slow
@@ -64,3 +71,44 @@ def test_alignment_benchmark_agrees_with_the_loop():
     out = bench_alignment(repeats=1)
     assert out["alignment_method"] in ("vmap", "jvp", "fused")
     assert max(out["alignment_rel_error"].values()) < 1e-4
+
+
+def _log(path, lines):
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_cold_book_is_read_chapter_by_chapter_across_a_resumed_run(tmp_path):
+    first = _log(tmp_path / "first.log", [
+        "profile paper; data: x", "> method (profile defaults)", "  [method] split 0: step 5 (~1 min left)",
+        "  method: 1086 s", "> dataset-setup (profile defaults)", "  dataset-setup: 13 s"])
+    # the second run reruns both from the cache (warm, not counted) and then runs the third
+    second = _log(tmp_path / "second.log", [
+        "> method (profile defaults)", "  method: 20 s", "> dataset-setup (profile defaults)",
+        "  dataset-setup: 14 s", "> seeds (profile defaults)", "  seeds: 300 s"])
+    names = ["method", "dataset-setup", "seeds"]
+    assert chapter_seconds_from_logs([first, second], names) == {"method": 1086.0, "dataset-setup": 13.0,
+                                                                 "seeds": 300.0}
+    with pytest.raises(ValueError, match=r"no completed run of \['seeds'\]"):
+        chapter_seconds_from_logs([first], names)
+
+
+def test_a_chapter_resumed_after_a_stop_needs_a_run_of_its_own(tmp_path):
+    stopped = _log(tmp_path / "stopped.log", ["> method (profile defaults)", "  method: 100 s",
+                                               "> seeds (profile defaults)", "  [seeds] seed 1: step 3"])
+    resumed = _log(tmp_path / "resumed.log", ["> method (profile defaults)", "  method: 5 s",
+                                               "> seeds (profile defaults)", "  seeds: 40 s"])
+    with pytest.raises(ValueError, match="'seeds' resumes the run stopped in .*stopped.log"):
+        chapter_seconds_from_logs([stopped, resumed], ["method", "seeds"])
+    alone = _log(tmp_path / "alone.log", ["> seeds (profile defaults)", "  seeds: 250 s"])
+    assert chapter_seconds_from_logs([alone, stopped, resumed], ["method", "seeds"]) == {"method": 100.0,
+                                                                                         "seeds": 250.0}
+
+
+def test_readme_sentence_names_the_costly_chapters():
+    result = {"paper_cold_chapters": {"method": 1086.0, "dataset-setup": 13.0, "seeds": 3600.0, "toy": 20.0},
+              "paper_cold_jobs": 2}
+    assert cold_book_sentence(result) == (
+        "A cold paper book (`make book` on an empty cache with the shipped extractors, JOBS=2) took "
+        "4,719 s (1.3 hours): method 1,086 s; seeds 3,600 s; the other 2 chapters 33 s together.")
+    assert "has not been timed" in cold_book_sentence({})
