@@ -6,6 +6,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 
 from metareweight import plots
 
@@ -45,8 +46,6 @@ def test_every_method_has_its_own_colour_and_none_is_a_pixel_or_band_colour():
 
 
 def test_colour_refuses_a_key_without_a_colour():
-    import pytest
-
     with pytest.raises(KeyError, match="METHOD_COLOURS"):
         plots.colour("no_such_method")
 
@@ -78,3 +77,19 @@ def test_clip_mark_prints_the_value_at_the_top_edge():
     marker = ax.lines[-1]
     assert marker.get_marker() == "^" and list(marker.get_ydata()) == [1.5] and not marker.get_clip_on()
     plt.close(fig)
+
+
+def test_shades_keep_the_method_hue_and_run_light_to_dark():
+    from matplotlib.colors import rgb_to_hsv, to_rgb
+
+    base = rgb_to_hsv(to_rgb(plots.colour("reweighted")))
+    shades = plots.shades("reweighted", 8)
+    hsv = [rgb_to_hsv(c) for c in shades]
+    assert len(set(shades)) == 8
+    assert all(abs(h[0] - base[0]) < 1e-6 for h in hsv)  # mixing with white or black keeps the hue
+    value_times_sat = [h[1] * h[2] for h in hsv]  # chroma falls to the light end and to the dark end
+    assert hsv[0][2] >= base[2] - 1e-9 and hsv[-1][2] < base[2]
+    assert hsv[0][1] < base[1] and max(value_times_sat) <= base[1] * base[2] + 1e-9
+    assert plots.shades("restricted", 1) == [to_rgb(plots.colour("restricted"))]
+    with pytest.raises(KeyError, match="METHOD_COLOURS"):
+        plots.shades("split 3", 4)

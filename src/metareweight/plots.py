@@ -50,6 +50,20 @@ def colour(key: str) -> str:
         raise KeyError(f"no colour for method {key!r}: add it to plots.METHOD_COLOURS") from None
 
 
+def shades(key: str, n: int, *, light: float = 0.55, dark: float = 0.45) -> list[tuple]:
+    """``n`` shades of method ``key``'s colour, from mixed with white by ``light`` to mixed with
+    black by ``dark``: one per split where a figure draws one line per split of that method, so
+    the lines keep the method's hue and no split takes another method's colour."""
+    from matplotlib.colors import to_rgb
+
+    base = np.array(to_rgb(colour(key)))
+    out = []
+    for t in np.linspace(-light, dark, n) if n > 1 else [0.0]:
+        target = np.zeros(3) if t > 0 else np.ones(3)
+        out.append(tuple(float(c) for c in base + abs(t) * (target - base)))
+    return out
+
+
 #: Colours of the two pixel conventions and of the target band: none is a method's colour, so
 #: red always means the re-weighted head.
 PIXELS = {"scaled": "#222222", "code": "#ff7f0e"}

@@ -246,8 +246,9 @@ def width_figure(width_mse: pd.DataFrame, constant=None):
     line per split, and the constant predictor's level ``constant`` dashed.  Returns the figure."""
     widths = list(width_mse.columns)
     fig, ax = plt.subplots(figsize=(5, 3.4))
-    for split_index, row in width_mse.iterrows():
-        ax.plot(widths, row.to_numpy(), marker="o", alpha=0.8, lw=1, label=f"split {split_index}")
+    shades = plots.shades("reweighted", len(width_mse))
+    for (split_index, row), shade in zip(width_mse.iterrows(), shades, strict=True):
+        ax.plot(widths, row.to_numpy(), marker="o", lw=1, color=shade, label=f"split {split_index}")
     if constant is not None and np.isfinite(constant):
         plots.constant_line(ax, constant, label=CONSTANT_LABEL)
     return count_axis(fig, ax, widths, "hidden units of h_θ (count)")
@@ -313,10 +314,13 @@ def size_figure(sizes: pd.DataFrame, constant=None):
     split of ``sizes``, the split's Restricted head dashed, and the constant predictor's level
     ``constant`` dashed in its colour.  Returns the figure."""
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    for split_index, part in sizes.groupby("split"):
-        line, = ax.plot(part["validation rows"], part["reweighted"], marker="o", lw=1, alpha=0.8,
-                        label=f"split {split_index}")
-        ax.axhline(part["restricted"].iloc[0], color=line.get_color(), ls="--", lw=0.8)
+    groups = list(sizes.groupby("split"))
+    red, blue = plots.shades("reweighted", len(groups)), plots.shades("restricted", len(groups))
+    for k, (split_index, part) in enumerate(groups):
+        ax.plot(part["validation rows"], part["reweighted"], marker="o", lw=1, color=red[k],
+                label=f"split {split_index}")
+        ax.axhline(part["restricted"].iloc[0], color=blue[k], ls="--", lw=0.8,
+                   label="Restricted, per split (dashed)" if k == len(groups) - 1 else None)
     if constant is not None and np.isfinite(constant):
         plots.constant_line(ax, constant, label=CONSTANT_LABEL)
     ticks = sorted({*sweep.VALID_SIZES, int(round(sizes.loc[sizes["size"] == "all", "validation rows"].mean()))})

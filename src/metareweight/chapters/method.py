@@ -105,16 +105,18 @@ def curves_figure(free_hist: dict, net_hist: dict, top: float, constant=None):
     (years², or None) is the constant predictor's test MSE on the same rows, dashed on both
     panels.  Returns the figure."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
-    for ax, hist, title in ((axes[0], free_hist, "free weights"), (axes[1], net_hist, "h_θ")):
-        ax.plot(hist["step"], years2(hist["valid_mse"]), label="validation")
-        ax.plot(hist["step"], years2(hist["monitor_mse"]), label="test")
+    for ax, hist, title, key in ((axes[0], free_hist, "free weights", "free_weights"),
+                                 (axes[1], net_hist, "h_θ", "reweighted")):
+        ax.plot(hist["step"], years2(hist["valid_mse"]), color=plots.colour(key), ls=":", lw=1.6, label="validation")
+        ax.plot(hist["step"], years2(hist["monitor_mse"]), color=plots.colour(key), label="test")
         if constant is not None and np.isfinite(constant):
             plots.constant_line(ax, constant, label="constant predictor (test)")
         ax.set_title(title)
         ax.set_xlabel("meta step")
     axes[0].set_ylabel("MSE (years²)")
     axes[0].set_ylim(0, top)
-    axes[0].legend()
+    for ax in axes:
+        ax.legend()
     return fig
 
 

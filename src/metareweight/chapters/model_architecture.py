@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from .. import plots
 from ..experiment import AGE_SCALE, years2
 from ..extractor import predict, to_tensor
 from ..names import display_name
@@ -57,10 +58,10 @@ def training_curves(splits, trained, low: int, high: int):
     """The figure of training MSE (left, log scale) and test MSE on the band ``low``-``high``
     (right), in years², after every epoch, one line per split.  Returns the figure."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4), sharex=True)
-    for s, t in zip(splits, trained, strict=True):
+    for s, t, shade in zip(splits, trained, plots.shades("cnn_head", len(splits)), strict=True):
         epochs_axis = np.arange(1, len(t.history["train_mse"]) + 1)
-        left.plot(epochs_axis, years2(t.history["train_mse"]), lw=1, label=f"split {s.index}")
-        right.plot(epochs_axis, years2(t.history["monitor_mse"]), lw=1)
+        left.plot(epochs_axis, years2(t.history["train_mse"]), lw=1, color=shade, label=f"split {s.index}")
+        right.plot(epochs_axis, years2(t.history["monitor_mse"]), lw=1, color=shade)
     left.set_yscale("log")
     left.set_title("training rows (all ages)")
     right.set_title(f"test rows (ages {low}-{high})")

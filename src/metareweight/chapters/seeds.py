@@ -248,8 +248,8 @@ def initial_weight_figure(curves: dict, low: int, high: int):
     """One line per seed of :func:`initial_weights` ``curves`` against age, the band
     ``low``-``high`` shaded.  Returns the figure."""
     fig, ax = plt.subplots(figsize=(7, 3))
-    for seed, w in curves.items():
-        ax.plot(w.index, w.to_numpy(), lw=1.2, label=f"seed {seed}")
+    for (seed, w), shade in zip(curves.items(), plots.shades("reweighted", len(curves)), strict=True):
+        ax.plot(w.index, w.to_numpy(), lw=1.2, color=shade, label=f"seed {seed}")
     ax.axvspan(low - 0.5, high + 0.5, color="0.85", zorder=0)
     ax.set_xlabel("age (years)")
     ax.set_ylabel("initial weight")
