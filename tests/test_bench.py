@@ -109,6 +109,6 @@ def test_readme_sentence_names_the_costly_chapters():
     result = {"paper_cold_chapters": {"method": 1086.0, "dataset-setup": 13.0, "seeds": 3600.0, "toy": 20.0},
               "paper_cold_jobs": 2}
     assert cold_book_sentence(result) == (
-        "A cold paper book (`make book` on an empty cache with the shipped extractors, JOBS=2) took "
+        "The notebooks of a cold paper book (`make book` on an empty cache with the shipped extractors, JOBS=2) took "
         "4,719 s (1.3 hours): method 1,086 s; seeds 3,600 s; the other 2 chapters 33 s together.")
     assert "has not been timed" in cold_book_sentence({})

@@ -99,7 +99,7 @@ def cold_book_sentence(result: dict, shown_from: float = 60.0) -> str:
     named = [f"{name} {seconds:,.0f} s" for name, seconds in chapters.items() if seconds >= shown_from]
     rest = [name for name, seconds in chapters.items() if seconds < shown_from]
     jobs = result.get("paper_cold_jobs")
-    text = (f"A cold paper book (`make book` on an empty cache with the shipped extractors"
+    text = (f"The notebooks of a cold paper book (`make book` on an empty cache with the shipped extractors"
             f"{f', JOBS={jobs}' if jobs else ''}) took {total:,.0f} s ({total / 3600:.1f} hours): "
             + "; ".join(named))
     if rest:
