@@ -112,3 +112,26 @@ def test_readme_sentence_names_the_costly_chapters():
         "The notebooks of a cold paper book (`make book` on an empty cache with the shipped extractors, JOBS=2) took "
         "4,719 s (1.3 hours): method 1,086 s; seeds 3,600 s; the other 2 chapters 33 s together.")
     assert "has not been timed" in cold_book_sentence({})
+
+
+def test_cold_then_warm_reads_each_runs_chapters_from_its_notebooks(tmp_path, monkeypatch):
+    import nbformat
+
+    from metareweight import bench
+
+    run_dir = tmp_path / "notebooks" / "_run"
+    run_dir.mkdir(parents=True)
+    walls = iter([100.0, 10.0])
+
+    def fake_book(profile, cache, root):  # a cold run, then a warm one on the same cache
+        wall = next(walls)
+        for name, share in (("method", 0.6), ("seeds", 0.3)):
+            nb = nbformat.v4.new_notebook(metadata={"metareweight": {"wall_seconds": wall * share}})
+            nbformat.write(nb, run_dir / f"{name}.ipynb")
+        return wall
+
+    monkeypatch.setattr(bench, "time_book", fake_book)
+    monkeypatch.setattr(bench, "toc_notebooks", lambda root: ["method", "seeds"])
+    (cold, cold_ch), (warm, warm_ch) = bench.cold_then_warm("paper", tmp_path)
+    assert (cold, warm) == (100.0, 10.0)
+    assert cold_ch == {"method": 60.0, "seeds": 30.0} and warm_ch == pytest.approx({"method": 6.0, "seeds": 3.0})

@@ -341,10 +341,15 @@ def time_book(profile: str, cache: str, root: Path) -> float:
 PAPER_KEYS = ("paper_cold_seconds", "paper_cold_chapters", "paper_cold_jobs", "paper_warm_seconds", "warm_over_cold")
 
 
-def cold_then_warm(profile: str, root: Path) -> tuple[float, float]:
-    """Wall seconds of ``make book`` on an empty temporary cache, then again with it filled."""
+def cold_then_warm(profile: str, root: Path) -> list[tuple[float, dict[str, float]]]:
+    """``make book`` on an empty temporary cache, then again with it filled: for each run its wall
+    seconds and its chapters' wall seconds (:func:`chapter_seconds_from_run`)."""
+    names, runs = toc_notebooks(root), []
     with tempfile.TemporaryDirectory(prefix="mrw-bench-") as cache:
-        return time_book(profile, cache, root), time_book(profile, cache, root)
+        for _ in range(2):
+            wall = time_book(profile, cache, root)
+            runs.append((wall, chapter_seconds_from_run(root / "notebooks" / "_run", names)))
+    return runs
 
 
 def main(argv=None) -> int:
@@ -359,7 +364,8 @@ def main(argv=None) -> int:
                         help="record a cold `make book` (paper profile) run earlier, from its terminal "
                              "output; a book resumed after a stop gives one log per run, in order")
     parser.add_argument("--paper-warm-seconds", type=float, default=None,
-                        help="measured wall seconds of a warm `make book` right after it, to record")
+                        help="with --paper-cold-logs: the notebooks' wall seconds of a warm `make book` "
+                             "right after it, to record")
     args = parser.parse_args(argv)
     root = repo_root()
     out = root / "results" / "bench.json"
@@ -375,23 +381,22 @@ def main(argv=None) -> int:
             print(f"{bench.__name__} ...", flush=True)
             result.update(bench())
     if args.books:
-        cold, warm = cold_then_warm("quick", root)
+        (cold, _), (warm, _) = cold_then_warm("quick", root)
         result.update({"quick_book_seconds": cold, "quick_book_warm_seconds": warm})
     else:
         for key in ("quick_book_seconds", "quick_book_warm_seconds"):
             if key in previous:
                 result[key] = previous[key]
-    names = toc_notebooks(root)
-    cold = warm = chapters = None
+    # the paper book's timings are its notebooks' seconds, however they were measured
+    warm = chapters = None
     if args.paper_books:
-        with tempfile.TemporaryDirectory(prefix="mrw-bench-") as cache:
-            cold = time_book("paper", cache, root)
-            chapters = chapter_seconds_from_run(root / "notebooks" / "_run", names)
-            warm = time_book("paper", cache, root)
+        (_, chapters), (_, warm_chapters) = cold_then_warm("paper", root)
+        warm = sum(warm_chapters.values())
     elif args.paper_cold_logs:
-        chapters = chapter_seconds_from_logs(args.paper_cold_logs, names)
-        cold, warm = sum(chapters.values()), args.paper_warm_seconds
-    if chapters:  # a new measurement replaces every paper timing of the last one
+        chapters = chapter_seconds_from_logs(args.paper_cold_logs, toc_notebooks(root))
+        warm = args.paper_warm_seconds
+    if chapters:
+        cold = sum(chapters.values())  # a new measurement replaces every paper timing of the last one
         result.update({"paper_cold_seconds": cold, "paper_cold_chapters": chapters, "paper_cold_jobs": jobs()})
         if warm:
             result.update({"paper_warm_seconds": warm, "warm_over_cold": warm / cold})
